@@ -1,0 +1,81 @@
+"""Decisions (SPEC §4): each row approved, referred or rejected; duplicate rows; request IDs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+import agreements
+from coc_intake.catalog import CATALOG, REFERRAL_CODES
+from coc_intake.findings import Findings
+
+APPROVED, REFERRED, REJECTED = "approved", "referred", "rejected"
+
+
+def request_id(sponsor: str, ssn: str, country: str, start: str) -> str:
+    """``COC-<ISO2>-<10 of A-Z2-7>``: a pure function of the sponsor (EIN, or the SSN when self-employed), SSN,
+    host country and start date."""
+    digest = hashlib.sha256(f"{sponsor}|{ssn}|{country}|{start}".encode()).digest()
+    return f"COC-{country}-{base64.b32encode(digest).decode()[:10]}"
+
+
+def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
+    status = pd.Series(APPROVED, index=rows, dtype=object)
+    row_findings = findings[findings["row"].notna()]
+    if row_findings.empty:
+        return status
+    referred = row_findings.loc[row_findings["code"].isin(REFERRAL_CODES), "row"].astype(int).unique()
+    rejected = row_findings.loc[row_findings["severity"].eq("error"), "row"].astype(int).unique()
+    status[status.index.isin(referred)] = REFERRED
+    status[status.index.isin(rejected)] = REJECTED
+    return status
+
+
+def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings) -> None:
+    """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period."""
+    live = values[status.ne(REJECTED) & values["ssn"].notna() & values["agreement"].notna()]
+    live = live[live["assignment_start"].notna() & live["assignment_end"].notna()]
+    keys = live["ssn"] + "|" + live["agreement"].map(lambda c: agreements.all_agreements()[c].country)
+    repeated = keys[keys.duplicated(keep=False)]
+    hits: list[tuple[int, int, str]] = []
+    for _, group in live.loc[repeated.index].groupby(repeated, sort=False):
+        kept: list[tuple[int, np.datetime64, np.datetime64]] = []
+        for row, start, end, ssn in zip(group.index, group["assignment_start"], group["assignment_end"],
+                                        group["ssn"], strict=True):
+            earlier = next((k for k in kept if start <= k[2] and k[1] <= end), None)
+            if earlier is None:
+                kept.append((row, start, end))
+            else:
+                hits.append((row, earlier[0], ssn))
+    if hits:
+        out.add("duplicate-row", "ssn", [h[0] for h in hits], [h[2] for h in hits],
+                [{"other": h[1], "last4": h[2][-4:]} for h in hits])
+
+
+def decide(values: pd.DataFrame, out: Findings) -> pd.DataFrame:
+    """Status, request ID and codes of every row (``values`` indexed by sheet row)."""
+    status = _statuses(out.frame(), values.index)
+    duplicate_rows(values, status, out)
+    findings = out.frame()
+    status = _statuses(findings, values.index)
+    countries = values["agreement"].map(
+        lambda c: agreements.all_agreements()[c].country if isinstance(c, str) else None
+    )
+    sponsor = values["employer_ein"].where(values["worker_type"].ne("self-employed"), values["ssn"]).fillna("")
+    start = values["assignment_start"].dt.strftime("%Y-%m-%d")
+    accepted = status.ne(REJECTED)
+    ids = pd.Series(None, index=values.index, dtype=object)
+    ids[accepted] = [
+        request_id(*parts)
+        for parts in zip(sponsor[accepted], values["ssn"][accepted], countries[accepted], start[accepted], strict=True)
+    ]
+    row_findings = findings[findings["row"].notna()].copy()
+    row_findings["row"] = row_findings["row"].astype(int)
+    order = {code: i for i, code in enumerate(CATALOG)}
+    row_findings["_o"] = row_findings["code"].map(order)
+    codes = row_findings.sort_values(["row", "_o"]).groupby("row")["code"].agg(lambda s: list(dict.fromkeys(s)))
+    return pd.DataFrame({"status": status, "request_id": ids,
+                         "codes": codes.reindex(values.index).map(lambda c: c if isinstance(c, list) else [])})

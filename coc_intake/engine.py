@@ -1,0 +1,125 @@
+"""From a file's bytes to decided rows: read → map headers → normalize → validate → decide.
+
+This is the whole employer's pre-check (``coc validate``) and the core of the nightly intake; it writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+import schemas
+from coc_intake import headers
+from coc_intake.catalog import message
+from coc_intake.decide import decide
+from coc_intake.errors import FileRejected
+from coc_intake.findings import COLUMNS, Finding, Findings, sort_key
+from coc_intake.limits import DEFAULT_LIMITS, Limits
+from coc_intake.normalize import normalize
+from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source
+from coc_intake.validate import validate
+
+Status = Literal["processed", "rejected-file"]
+
+
+@dataclass
+class Outcome:
+    """What intake decided about one file."""
+
+    file: str
+    status: Status
+    findings: pd.DataFrame
+    rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["status", "request_id", "codes"]))
+    """Per sheet row: status, request_id, codes."""
+    sheet: str | None = None
+    header_row: int | None = None
+    edition: str | None = None
+    values: pd.DataFrame | None = None
+    """The typed rows, indexed by sheet row (None for a rejected file)."""
+    raw: pd.DataFrame | None = None
+    """The sheet's own cells below the header, by column letter, indexed by sheet row."""
+    letters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected-file" or bool(self.rows["status"].eq("rejected").any())
+
+    def counts(self) -> dict[str, int]:
+        by = self.rows["status"].value_counts()
+        return {"rows": len(self.rows), **{s: int(by.get(s, 0)) for s in ("approved", "referred", "rejected")}}
+
+
+def _file_outcome(name: str, found: list[Finding], sheet: str | None = None, header_row: int | None = None,
+                  edition: str | None = None) -> Outcome:
+    frame = pd.DataFrame.from_records([f.record() for f in found], columns=COLUMNS)
+    return Outcome(file=name, status="rejected-file", findings=sort_key(frame), sheet=sheet,
+                   header_row=header_row, edition=edition)
+
+
+def _rejected(name: str, exc: FileRejected) -> Outcome:
+    return _file_outcome(name, [Finding(exc.code, "error", "file", str(exc))])
+
+
+def _locate(sources: list[SheetSource]) -> tuple[SheetSource, headers.HeaderMap] | None:
+    for source in sources:
+        head = source.load(headers.HEADER_SEARCH_ROWS)
+        found = headers.detect(iter_rows(head))
+        if found is not None:
+            return source, found
+        if source.name is not None and source.name.strip().casefold() == "assignments":
+            return None  # the Assignments sheet is the one to use, header or not
+    return None
+
+
+def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
+    """The cells below the header row, by column letter and sheet row, blank rows dropped."""
+    start = header.row - grid.first_row + 1
+    body = grid.cells.iloc[start:]
+    body.index = pd.RangeIndex(header.row + 1, header.row + 1 + len(body))
+    content = body.drop(columns=[c for c in header.ignored if c in body.columns])
+    stripped = content.apply(lambda col: col.astype("str").str.strip().replace("", None))
+    keep = stripped.notna().any(axis=1)
+    body = body[keep]
+    body.columns = [column_letter(int(c)) for c in body.columns]
+    return body
+
+
+def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS) -> Outcome:
+    """Read, validate and decide every row of one file."""
+    try:
+        sources = open_source(data, name, limits)
+        located = _locate(sources)
+        if located is None:
+            return _file_outcome(name, [Finding("no-header-row", "error", "file", message("no-header-row"))])
+        source, header = located
+        grid = source.load(None)
+    except FileRejected as exc:
+        return _rejected(name, exc)
+    edition = grid.edition
+    notices = list(header.findings)
+    if edition is not None and edition != schemas.edition():
+        notices.append(Finding("outdated-template", "warning", "file",
+                               message("outdated-template", value=edition, edition=schemas.edition()),
+                               value=edition))
+    if any(f.severity == "error" for f in notices):
+        return _file_outcome(name, notices, source.name, header.row, edition)
+    raw = _data_rows(grid, header)
+    if raw.empty:
+        return _file_outcome(
+            name, [*notices, Finding("empty-file", "error", "file", message("empty-file", reason=" below the header"))],
+            source.name, header.row, edition)
+
+    letters = header.letters
+    by_field = pd.DataFrame({key: raw[letter] for key, letter in letters.items()}, index=raw.index)
+    labels = {k: f.label for k, f in schemas.fields().items()}
+    out = Findings(letters, labels)
+    for notice in notices:
+        out.add_one(notice)
+    parsed = normalize(by_field, out)
+    validate(parsed.values, parsed.given, as_of, out)
+    rows = decide(parsed.values, out)
+    return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=rows, sheet=source.name,
+                   header_row=header.row, edition=edition, values=parsed.values, raw=raw, letters=letters)

@@ -1,0 +1,106 @@
+"""Findings as data (SPEC §4): one record per problem, built in bulk for whole columns of rows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from coc_intake.catalog import CATALOG, message
+
+COLUMNS = ["row", "column", "field", "code", "severity", "scope", "message", "value"]
+_DIGITS = re.compile(r"\d")
+
+
+def mask_ssn(value: object) -> str | None:
+    """``***-**-NNNN`` from whatever was typed; never more than the last four digits."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    digits = _DIGITS.findall(str(value))
+    return "***-**-" + "".join(digits[-4:]) if len(digits) >= 4 else "***-**-****"
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    scope: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    field: str | None = None
+    value: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items()}
+
+
+class Findings:
+    """Collects findings; row findings are added a column of rows at a time."""
+
+    def __init__(self, letters: Mapping[str, str], labels: Mapping[str, str]) -> None:
+        self._letters = letters
+        self._labels = labels
+        self._records: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        code: str,
+        field: str | None,
+        rows: Iterable[int],
+        values: Iterable[object] | None = None,
+        params: Sequence[Mapping[str, object]] | Mapping[str, object] | None = None,
+        scope: str = "cell",
+    ) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        vals: list[object] = list(values) if values is not None else [None] * len(rows)
+        per_row: Sequence[Mapping[str, object]]
+        per_row = params if isinstance(params, Sequence) else [params or {}] * len(rows)
+        severity = CATALOG[code].severity
+        column = self._letters.get(field) if field else None
+        label = self._labels.get(field, field) if field else None
+        for row, value, extra in zip(rows, vals, per_row, strict=True):
+            shown = _shown(field, value)
+            self._records.append(
+                {
+                    "row": int(row),
+                    "column": column,
+                    "field": field,
+                    "code": code,
+                    "severity": severity,
+                    "scope": scope,
+                    "message": message(code, label=label, column=column, value=shown, **extra),
+                    "value": shown,
+                }
+            )
+
+    def add_one(self, finding: Finding) -> None:
+        self._records.append(finding.record())
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_records(self._records, columns=COLUMNS)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+def _shown(field: str | None, value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if field == "ssn":
+        return mask_ssn(value)
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return str(value)
+
+
+def sort_key(frame: pd.DataFrame) -> pd.DataFrame:
+    """Findings in a stable order: file and header first, then by row, column, code."""
+    order = frame.assign(_r=frame["row"].fillna(-1), _c=frame["column"].fillna(""))
+    order = order.sort_values(["_r", "_c", "code"], kind="stable")
+    return order.drop(columns=["_r", "_c"]).reset_index(drop=True)

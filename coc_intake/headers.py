@@ -1,0 +1,131 @@
+"""Finding the header row and mapping its columns to fields (SPEC §3)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+from rapidfuzz import fuzz, process
+
+import schemas
+from coc_intake.findings import Finding
+from coc_intake.catalog import message
+from coc_intake.read import column_letter
+
+HEADER_SEARCH_ROWS = 20
+MESSAGES_COLUMN = "messages"
+#: A fuzzy match is taken only when it scores this well and clearly better than any other field.
+FUZZY_MIN_SCORE = 85.0
+FUZZY_MIN_MARGIN = 8.0
+FUZZY_MIN_LENGTH = 4
+
+
+@dataclass
+class HeaderMap:
+    row: int
+    """Sheet row number of the header."""
+    columns: dict[str, int] = field(default_factory=dict)
+    """Field key → 0-based column index."""
+    ignored: list[int] = field(default_factory=list)
+    """Columns skipped on purpose (the results workbook's Messages column)."""
+    findings: list[Finding] = field(default_factory=list)
+
+    def required_found(self) -> int:
+        return sum(1 for k in schemas.always_required() if k in self.columns)
+
+    @property
+    def letters(self) -> dict[str, str]:
+        return {k: column_letter(i) for k, i in self.columns.items()}
+
+
+@cache
+def _exact() -> dict[str, str]:
+    return {schemas.header_token(n): f.key for f in schemas.fields().values() for n in f.names()}
+
+
+def _fuzzy(token: str) -> tuple[str, float] | None:
+    if len(token) < FUZZY_MIN_LENGTH:
+        return None
+    exact = _exact()
+    best_per_field: dict[str, float] = {}
+    for candidate, score, _ in process.extract(token, list(exact), scorer=fuzz.ratio, limit=10):
+        key = exact[candidate]
+        best_per_field[key] = max(best_per_field.get(key, 0.0), score)
+    ranked = sorted(best_per_field.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < FUZZY_MIN_SCORE:
+        return None
+    if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < FUZZY_MIN_MARGIN:
+        return None
+    return ranked[0]
+
+
+def map_header(row_number: int, cells: Sequence[tuple[int, str | None]]) -> HeaderMap:
+    """Map one candidate header row: exact key/label/alias first, then a confident, unambiguous fuzzy match."""
+    result = HeaderMap(row=row_number)
+    labels = {k: f.label for k, f in schemas.fields().items()}
+    exact: dict[str, list[int]] = {}
+    fuzzy: list[tuple[int, str, str]] = []
+    unknown: list[tuple[int, str]] = []
+    for index, text in cells:
+        if text is None or not text.strip():
+            continue
+        token = schemas.header_token(text)
+        if token == MESSAGES_COLUMN:
+            result.ignored.append(index)
+        elif token in _exact():
+            exact.setdefault(_exact()[token], []).append(index)
+        elif (match := _fuzzy(token)) is not None:
+            fuzzy.append((index, match[0], text))
+        else:
+            unknown.append((index, text))
+    for index, key, text in fuzzy:
+        if key in exact:  # an exact header for the field wins over a guess
+            unknown.append((index, text))
+        else:
+            exact.setdefault(key, []).append(index)
+            letter = column_letter(index)
+            result.findings.append(
+                Finding("assumed-column", "info", "header",
+                        message("assumed-column", column=letter, value=text, label=labels[key]),
+                        row=row_number, column=letter, field=key, value=text)
+            )
+    for key, indexes in exact.items():
+        result.columns[key] = indexes[0]
+        if len(indexes) > 1:
+            letters = ", ".join(column_letter(i) for i in indexes)
+            result.findings.append(
+                Finding("duplicate-column", "error", "header",
+                        message("duplicate-column", columns=letters, label=labels[key]),
+                        row=row_number, column=column_letter(indexes[1]), field=key, value=letters)
+            )
+    for index, text in sorted(unknown):
+        letter = column_letter(index)
+        result.findings.append(
+            Finding("unknown-column", "warning", "header", message("unknown-column", column=letter, value=text),
+                    row=row_number, column=letter, value=text)
+        )
+    return result
+
+
+def finish(header: HeaderMap) -> HeaderMap:
+    """Add a ``missing-column`` finding for every always-required field the header lacks."""
+    labels = {k: f.label for k, f in schemas.fields().items()}
+    for key in schemas.always_required():
+        if key not in header.columns:
+            header.findings.append(
+                Finding("missing-column", "error", "header", message("missing-column", label=labels[key]),
+                        row=header.row, field=key)
+            )
+    return header
+
+
+def detect(rows: Sequence[tuple[int, list[tuple[int, str | None]]]]) -> HeaderMap | None:
+    """The first of the first 20 rows that maps at least half of the always-required fields."""
+    needed = math.ceil(len(schemas.always_required()) / 2)
+    for row_number, cells in rows[:HEADER_SEARCH_ROWS]:
+        candidate = map_header(row_number, cells)
+        if candidate.required_found() >= needed:
+            return finish(candidate)
+    return None

@@ -1,0 +1,310 @@
+"""Parsing the text cells into typed columns (SPEC §2), recording every cell that does not parse.
+
+Each parser works on a whole column: vectorized where the values are mostly unique (SSNs, dates), over the
+distinct values where they repeat (countries, names, e-mail addresses). A cell that was typed but does not parse
+becomes null in the typed frame and one finding here; validation (``coc_intake.validate``) never sees it as
+missing, because it reads the ``given`` mask.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from email_validator import EmailNotValidError, validate_email
+from stdnum.us import ein as stdnum_ein
+
+import agreements
+import schemas
+from coc_intake import countries
+from coc_intake.findings import Findings
+
+USPS_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR VI GU AS MP".split()
+)
+#: python-stdnum's list of SSNs that were published and may never be used (stdnum.us.ssn).
+SSN_BLACKLIST = frozenset({"078051120", "457555462", "219099999"})
+_NAME = re.compile(r"[^\W\d_]+(?:[ '’.\-]*[^\W\d_]+)*\.?")
+_LETTER = re.compile(r"[^\W\d_]")
+_YES = {"y": "Y", "yes": "Y", "true": "Y", "n": "N", "no": "N", "false": "N"}
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_MAX_SERIAL = 2_958_465  # 9999-12-31
+
+
+@dataclass
+class Parsed:
+    """The typed frame (one column per field) and which cells were typed at all."""
+
+    values: pd.DataFrame
+    given: pd.DataFrame
+
+
+def _blank_to_na(raw: pd.Series) -> pd.Series:
+    stripped = raw.astype("str").str.strip()
+    return stripped.where(stripped != "", None)
+
+
+def _over_unique(raw: pd.Series, fn: Callable[[str], Any]) -> pd.Series:
+    """Apply ``fn`` once per distinct value; the result is an object Series aligned with ``raw``."""
+    present = raw.dropna()
+    if present.empty:
+        return pd.Series([None] * len(raw), index=raw.index, dtype=object)
+    table = {value: fn(value) for value in present.unique()}
+    return raw.map(table).astype(object).where(raw.notna(), None)
+
+
+# --- individual parsers: value → (typed value | None, problem code | None, extra params) ------------------
+
+
+def parse_ssn(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Canonical ``NNN-NN-NNNN``, the rows whose zeros were restored, the rows that are invalid."""
+    text = raw.astype("str")
+    pattern = text.str.fullmatch(r"\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4}|\d{9}").fillna(False).astype(bool)
+    short = text.str.fullmatch(r"\d{7,8}").fillna(False).astype(bool)
+    digits = text.str.replace(r"[ \-]", "", regex=True).where(pattern | short)
+    digits = digits.str.zfill(9)
+    area, group, serial = digits.str.slice(0, 3), digits.str.slice(3, 5), digits.str.slice(5, 9)
+    ok = (
+        digits.notna()
+        & (area != "000") & (area != "666") & ~area.str.startswith("9").fillna(True).astype(bool)
+        & (group != "00") & (serial != "0000") & ~digits.isin(SSN_BLACKLIST)
+    ).fillna(False).astype(bool)
+    canonical = (area + "-" + group + "-" + serial).where(ok)
+    invalid = raw.notna() & ~ok
+    return canonical, short & ok, invalid
+
+
+def ssn_is_valid(text: str) -> bool:
+    """The column rule for one value (used by the property tests to compare with python-stdnum)."""
+    canonical, _, invalid = parse_ssn(pd.Series([text], dtype="str"))
+    return bool(canonical.notna().iloc[0]) and not bool(invalid.iloc[0])
+
+
+def ein_value(text: str) -> tuple[str | None, str | None]:
+    """(canonical NN-NNNNNNN or None, None | 'restored')."""
+    restored = None
+    if re.fullmatch(r"\d{8}", text):
+        text, restored = "0" + text, "restored"
+    if not re.fullmatch(r"\d{2}-?\d{7}", text):
+        return None, None
+    digits = text.replace("-", "")
+    if not stdnum_ein.is_valid(digits):
+        return None, None
+    return f"{digits[:2]}-{digits[2:]}", restored
+
+
+def zip_value(text: str) -> tuple[str | None, str | None]:
+    match = re.fullmatch(r"(\d{3,5})(-\d{4})?", text)
+    if not match:
+        return None, None
+    head, tail = match.group(1), match.group(2) or ""
+    return head.zfill(5) + tail, ("restored" if len(head) < 5 else None)
+
+
+def parse_dates(raw: pd.Series) -> pd.Series:
+    """SPEC §2's date forms only; anything else (or an impossible date) is NaT. Never guessed in another order."""
+    text = raw.astype("str")
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
+    forms = [
+        (r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2}(?:\.\d+)?)?", "%Y-%m-%d", 10),
+        (r"\d{1,2}/\d{1,2}/\d{4}", "%m/%d/%Y", None),
+        (r"\d{1,2}-[A-Za-z]{3}-\d{4}", "%d-%b-%Y", None),
+    ]
+    for pattern, fmt, cut in forms:
+        hit = text.str.fullmatch(pattern).fillna(False).astype(bool)
+        if hit.any():
+            part = text[hit].str.slice(0, cut) if cut else text[hit]
+            out[hit] = pd.to_datetime(part, format=fmt, errors="coerce").astype("datetime64[s]")
+    serial = text.str.fullmatch(r"\d{1,7}(?:\.\d+)?").fillna(False).astype(bool)
+    if serial.any():
+        days = pd.to_numeric(text[serial], errors="coerce")
+        days = days.where((days >= 1) & (days <= _MAX_SERIAL))
+        out[serial] = (_EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")).astype("datetime64[s]")
+    return out
+
+
+def name_ok(text: str, max_length: int) -> bool:
+    return len(text) <= max_length and _NAME.fullmatch(text) is not None
+
+
+def countries_value(text: str) -> str | None:
+    """``US;IT`` from 'United States; Italy'; None when any part is no country."""
+    parts = [p for p in (s.strip() for s in text.split(";")) if p]
+    codes = [countries.to_alpha2(p) for p in parts]
+    if not codes or any(c is None for c in codes):
+        return None
+    return ";".join(dict.fromkeys(c for c in codes if c))
+
+
+def email_value(text: str) -> tuple[str | None, str | None]:
+    try:
+        return validate_email(text, check_deliverability=False).normalized, None
+    except EmailNotValidError as exc:
+        return None, str(exc).rstrip(".")
+
+
+def enum_value(field: schemas.Field, text: str) -> str | None:
+    folded = text.strip().casefold()
+    for v in field.values:
+        if v.casefold() == folded:
+            return v
+    for alias, v in field.value_aliases:
+        if alias.casefold() == folded:
+            return v
+    return None
+
+
+# --- the frame -------------------------------------------------------------------------------------------
+
+
+def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
+    """Type every field of ``raw`` (text cells keyed by field, indexed by sheet row); findings go to ``out``."""
+    fields = schemas.fields()
+    index = raw.index
+    cols: dict[Hashable, Any] = {}
+    given: dict[Hashable, Any] = {}
+    for key in fields:
+        column = _blank_to_na(raw[key]) if key in raw else pd.Series(None, index=index, dtype="str")
+        given[key] = column.notna().to_numpy()
+        cols[key] = column
+    values = pd.DataFrame(cols, index=index)
+    typed: dict[str, pd.Series] = {}
+
+    for key, field in fields.items():
+        column = values[key]
+        kind = field.type
+        if kind == "text":
+            too_long = column.str.len() > (field.max_length or 10_000)
+            out.add("invalid-value", key, column.index[too_long.fillna(False).astype(bool)],
+                    column[too_long.fillna(False).astype(bool)],
+                    {"allowed": f"use 1 to {field.max_length} characters"})
+            typed[key] = column.where(~too_long.fillna(False).astype(bool))
+        elif kind in ("name", "initial"):
+            if kind == "name":
+                ok = _over_unique(column, lambda v, n=field.max_length or 40: name_ok(v, n))
+                limit = f"1 to {field.max_length} characters"
+            else:
+                ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
+                limit = "one letter"
+            bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
+            out.add("invalid-name", key, column.index[bad], column[bad], {"limit": limit})
+            typed[key] = column.where(~bad)
+        elif kind == "ssn":
+            canonical, restored, invalid = parse_ssn(column)
+            out.add("invalid-ssn", key, column.index[invalid], column[invalid])
+            out.add("ssn-zeros-restored", key, column.index[restored], column[restored],
+                    [{"fixed": "***-**-" + v[-4:]} for v in canonical[restored]])
+            typed[key] = canonical
+        elif kind in ("ein", "zip"):
+            parser = ein_value if kind == "ein" else zip_value
+            pairs = _over_unique(column, parser)
+            value = pairs.map(lambda p: p[0] if p else None)
+            flag = pairs.map(lambda p: p[1] if p else None)
+            bad = column.notna() & value.isna()
+            code = "invalid-ein" if kind == "ein" else "invalid-zip"
+            out.add(code, key, column.index[bad], column[bad])
+            fixed = flag.eq("restored").fillna(False).astype(bool)
+            out.add(f"{kind}-zeros-restored", key, column.index[fixed], column[fixed],
+                    [{"fixed": v} for v in value[fixed]])
+            typed[key] = value.astype("str").where(value.notna())
+        elif kind == "state":
+            upper = column.str.upper()
+            bad = column.notna() & ~upper.isin(USPS_STATES)
+            out.add("invalid-value", key, column.index[bad], column[bad],
+                    {"allowed": "use the USPS two-letter code of a state, DC, PR, VI, GU, AS or MP"})
+            typed[key] = upper.where(~bad)
+        elif kind == "date":
+            dates = parse_dates(column)
+            bad = column.notna() & dates.isna()
+            out.add("invalid-date", key, column.index[bad], column[bad])
+            typed[key] = dates
+        elif kind == "country":
+            code = _over_unique(column, countries.to_alpha2)
+            bad = column.notna() & code.isna()
+            out.add("invalid-country", key, column.index[bad], column[bad])
+            typed[key] = code.astype("str").where(code.notna())
+        elif kind == "countries":
+            code = _over_unique(column, countries_value)
+            bad = column.notna() & code.isna()
+            out.add("invalid-country", key, column.index[bad], column[bad])
+            typed[key] = code.astype("str").where(code.notna())
+        elif kind == "enum":
+            value = _over_unique(column, lambda v, f=field: enum_value(f, v))
+            bad = column.notna() & value.isna()
+            out.add("invalid-value", key, column.index[bad], column[bad],
+                    {"allowed": "use one of: " + ", ".join(field.values)})
+            if field.default is not None:
+                value = value.where(column.notna(), field.default)
+            typed[key] = value.astype("str").where(value.notna())
+        elif kind == "yesno":
+            value = column.str.casefold().map(_YES)
+            bad = column.notna() & value.isna()
+            out.add("invalid-value", key, column.index[bad], column[bad], {"allowed": "use Y or N"})
+            typed[key] = value.astype("str").where(value.notna())
+        elif kind == "email":
+            pairs = _over_unique(column, email_value)
+            value = pairs.map(lambda p: p[0] if p else None)
+            bad = column.notna() & value.isna()
+            out.add("invalid-email", key, column.index[bad], column[bad],
+                    [{"reason": p[1]} for p in pairs[bad]])
+            typed[key] = value.astype("str").where(value.notna())
+        elif kind in ("host", "region"):
+            continue  # resolved together below: Quebec and the Canadian region pick the agreement
+        else:  # pragma: no cover - the dictionary's types are closed
+            raise ValueError(f"unknown field type {kind!r} for {key}")
+
+    typed.update(_host_and_region(values["host_country"], values["worksite_region"], out))
+    frame = pd.DataFrame(typed, index=index)
+    return Parsed(values=frame[[k for k in fields if k in frame] + ["agreement", "host_territory"]],
+                  given=pd.DataFrame(given, index=index))
+
+
+def _host_and_region(host: pd.Series, region: pd.Series, out: Findings) -> dict[str, pd.Series]:
+    resolved = _over_unique(host, countries.resolve_host)
+    bad = host.notna() & resolved.isna()
+    out.add("invalid-country", "host_country", host.index[bad], host[bad])
+    alpha2 = resolved.map(lambda h: h.alpha2 if h else None)
+    status = resolved.map(lambda h: h.status if h else None)
+    for code in ("no-agreement", "not-abroad"):
+        hit = status.eq(code).fillna(False).astype(bool)
+        out.add(code, "host_country", host.index[hit], [countries.name_of(a) for a in alpha2[hit]])
+    agreement = resolved.map(lambda h: h.agreement if h else None)
+    territory = resolved.map(lambda h: bool(h and h.territory)).astype(bool)
+    quebec = resolved.map(lambda h: bool(h and h.quebec)).astype(bool)
+
+    canonical = region.astype(object).copy()
+    region_bad = pd.Series(False, index=region.index)
+    gb = agreement.eq("GB").fillna(False).astype(bool) & ~territory & region.notna()
+    if gb.any():
+        names = {countries.fold(n): n for n in agreements.all_agreements()["GB"].worksite_regions}
+        mapped = region[gb].map(lambda v: names.get(countries.fold(v)))
+        canonical[gb] = mapped
+        region_bad[gb] = mapped.isna()
+    ca = agreement.isin(["CA", "CA-QC"]).fillna(False).astype(bool) & region.notna()
+    if ca.any():
+        mapped = region[ca].map(lambda v: countries.canada_regions().get(countries.fold(v)))
+        canonical[ca] = mapped
+        region_bad[ca] = mapped.isna()
+    canonical = canonical.where(~(quebec & region.isna()), "QC")
+    agreement = agreement.where(~(agreement.eq("CA") & canonical.eq("QC")).fillna(False).astype(bool), "CA-QC")
+    # An explicit non-Quebec province with host 'Quebec' contradicts itself.
+    clash = quebec & region.notna() & canonical.notna() & canonical.ne("QC").fillna(False).astype(bool)
+    region_bad |= clash
+    allowed = {
+        "GB": "use England, Scotland, Wales or Northern Ireland",
+        "CA": "use the province or territory code, such as ON, BC or QC",
+        "CA-QC": "use QC (the host is Quebec)",
+    }
+    out.add("invalid-value", "worksite_region", region.index[region_bad], region[region_bad],
+            [{"allowed": allowed.get(str(a), "")} for a in agreement[region_bad]])
+    return {
+        "host_country": alpha2.astype("str").where(alpha2.notna()),
+        "worksite_region": canonical.where(~region_bad).astype("str").where(canonical.notna() & ~region_bad),
+        "agreement": agreement.astype("str").where(agreement.notna()),
+        "host_territory": territory,
+    }

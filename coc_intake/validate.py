@@ -1,0 +1,46 @@
+"""Running the pandera schemas (``schemas.rules``) over the typed rows and turning failures into findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pandera.errors
+
+from coc_intake.findings import Findings
+from schemas.rules import prepare, rules_for, schema_for
+
+
+def _failures(frame: pd.DataFrame, code: str | None, as_of: dt.date) -> list[tuple[str, list[int]]]:
+    """(check name, failing row labels) for one agreement's rows."""
+    try:
+        schema_for(code, as_of).validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna() & cases["schema_context"].eq("DataFrameSchema")]
+        pairs = cases[["check", "index"]].drop_duplicates()
+        unexpected = exc.failure_cases[exc.failure_cases["index"].isna()]
+        if not unexpected.empty:  # a check that crashed would hide its rows: never let that pass silently
+            raise RuntimeError(f"schema {code!r} failed as a whole: {unexpected.to_dict('records')}") from exc
+        return [(str(name), sorted(int(i) for i in group["index"])) for name, group in pairs.groupby("check")]
+    return []
+
+
+def validate(values: pd.DataFrame, given: pd.DataFrame, as_of: dt.date, out: Findings) -> None:
+    """Validate every row against the common schema and its agreement's schema; findings go to ``out``."""
+    frame = prepare(values, given)
+    groups = frame["agreement"].fillna("")
+    seen: set[tuple[int, str, str]] = set()
+    for code_text, rows in frame.groupby(groups, sort=True):
+        code = str(code_text) or None
+        rules = rules_for(code, as_of)
+        for name, failing in _failures(rows, code, as_of):
+            rule = rules[name]
+            # Two variants of a rule (e.g. not-us-covered) on one cell make one finding.
+            fresh = [r for r in failing if (r, rule.code, rule.field) not in seen]
+            seen.update((r, rule.code, rule.field) for r in fresh)
+            if not fresh:
+                continue
+            subset = rows.loc[fresh]
+            params = rule.params(subset) if rule.params else None
+            out.add(rule.code, rule.field, fresh, subset[rule.field].tolist(), params)

@@ -1,0 +1,248 @@
+"""The pandera schemas: a common schema for every row plus one per agreement, built from ``agreements/``.
+
+Every check is named ``<code>@<field>`` (optionally ``#<variant>``) so that a failure maps straight to a SPEC §4
+finding at the field's cell. Checks run on the typed frame that ``coc_intake.normalize`` produced, plus the
+``given__<field>`` flags (was the cell typed at all?) and a few derived columns (``prepare``). Cells that did not
+parse are null and reported already, so every rule passes where its inputs are null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+import agreements
+from agreements import Agreement
+from schemas.dictionary import fields
+
+Frame = pd.DataFrame
+Params = Callable[[Frame], list[dict[str, object]]]
+
+US_NAME = "the United States"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    field: str
+    check: Callable[[Frame], pd.Series]
+    """True where the row passes."""
+    params: Params | None = None
+    variant: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.code}@{self.field}" + (f"#{self.variant}" if self.variant else "")
+
+
+def given(field: str) -> str:
+    return f"given__{field}"
+
+
+def prepare(values: Frame, given_mask: Frame) -> Frame:
+    """The frame the schemas validate: typed values, ``given__`` flags and derived columns."""
+    frame = values.copy()
+    for key in given_mask.columns:
+        frame[given(key)] = given_mask[key].to_numpy()
+    cit = values["citizenship"].fillna("")
+    us_codes = "|".join(sorted(agreements.US_TERRITORIES))
+    frame["_emp"] = values["worker_type"].eq("employee").fillna(False).astype(bool)
+    frame["_se"] = values["worker_type"].eq("self-employed").fillna(False).astype(bool)
+    frame["_us_citizen"] = cit.str.contains(rf"(?:^|;)(?:{us_codes})(?:;|$)", regex=True).astype(bool)
+    frame["_it_citizen"] = cit.str.contains(r"(?:^|;)IT(?:;|$)", regex=True).astype(bool)
+    frame["_us_resident"] = values["residence_country"].isin(agreements.US_TERRITORIES).astype(bool)
+    frame["_cit_known"] = values["citizenship"].notna() & values["residence_country"].notna()
+    return frame
+
+
+def _na_or(mask: pd.Series, *cols: pd.Series) -> pd.Series:
+    missing = pd.Series(False, index=mask.index)
+    for c in cols:
+        missing |= c.isna()
+    return (missing | mask.fillna(True)).astype(bool)
+
+
+def _age(birth: pd.Series, on: pd.Series) -> pd.Series:
+    years = on.dt.year - birth.dt.year
+    before = (on.dt.month < birth.dt.month) | ((on.dt.month == birth.dt.month) & (on.dt.day < birth.dt.day))
+    return years - before.astype("Int64")
+
+
+def _add_months(dates: pd.Series, months: int) -> pd.Series:
+    return dates + pd.DateOffset(months=months)
+
+
+def _iso(d: object) -> str:
+    return pd.Timestamp(d).date().isoformat() if d is not None and not pd.isna(d) else ""
+
+
+# --- the common rules ----------------------------------------------------------------------------------------
+
+
+def _required(key: str, when: Callable[[Frame], pd.Series] | None, when_text: str) -> Rule:
+    def check(df: Frame) -> pd.Series:
+        ok = df[given(key)].astype(bool)
+        return ok if when is None else (ok | ~when(df))
+
+    return Rule("missing-value", key, check, lambda df: [{"when": when_text}] * len(df))
+
+
+def _is_affiliate(df: Frame) -> pd.Series:
+    return df["_emp"] & df["employed_by"].eq("foreign affiliate").fillna(False).astype(bool)
+
+
+def common_rules(as_of: dt.date) -> list[Rule]:
+    today = pd.Timestamp(as_of)
+    horizon = today + pd.DateOffset(months=12)
+    rules: list[Rule] = []
+    for key, f in fields().items():
+        if f.required == "yes":
+            rules.append(_required(key, None, ""))
+        elif f.required == "employees":
+            rules.append(_required(key, lambda df: df["_emp"], " for employees"))
+        elif f.required == "self-employed":
+            rules.append(_required(key, lambda df: df["_se"], " for the self-employed"))
+    rules += [
+        Rule("missing-3121l-agreement", "section_3121l_date",
+             lambda df: df[given("section_3121l_date")].astype(bool) | ~_is_affiliate(df)),
+        Rule("end-before-start", "assignment_end",
+             lambda df: _na_or(df["assignment_end"] >= df["assignment_start"], df["assignment_end"],
+                               df["assignment_start"])),
+        Rule("start-before-hire", "hire_date",
+             lambda df: _na_or(df["hire_date"] <= df["assignment_start"], df["hire_date"], df["assignment_start"])),
+        Rule("3121l-after-start", "section_3121l_date",
+             lambda df: _na_or(df["section_3121l_date"] <= df["assignment_start"], df["section_3121l_date"],
+                               df["assignment_start"])),
+        Rule("implausible-birth-date", "date_of_birth",
+             lambda df: _na_or(
+                 (df["date_of_birth"] <= today)
+                 & _na_or(_age(df["date_of_birth"], df["assignment_start"]).between(14, 100),
+                          df["assignment_start"]),
+                 df["date_of_birth"]),
+             lambda df: [{"age": "" if pd.isna(a) else int(a)}
+                         for a in _age(df["date_of_birth"], df["assignment_start"])]),
+        Rule("not-us-covered", "citizenship",
+             lambda df: ~df["_cit_known"] | df["_us_citizen"] | df["_us_resident"],
+             lambda df: [{"reason": "The worker is neither a U.S. citizen nor a U.S. resident, so the work abroad "
+                          "is not covered by U.S. Social Security and no certificate can be issued. Check the "
+                          "citizenship and residence columns."}] * len(df)),
+        Rule("retroactive-request", "assignment_start",
+             lambda df: _na_or(df["assignment_start"] >= today, df["assignment_start"]),
+             lambda df: [{"as_of": as_of.isoformat()}] * len(df)),
+        Rule("far-future-start", "assignment_start",
+             lambda df: _na_or(df["assignment_start"] <= horizon, df["assignment_start"]),
+             lambda df: [{"as_of": as_of.isoformat()}] * len(df)),
+    ]
+    return rules
+
+
+# --- the rules of one agreement ------------------------------------------------------------------------------
+
+
+def _limit_rule(a: Agreement) -> Rule | None:
+    if a.max_months is None and a.self_employed_max_months is None:
+        return None
+    since = pd.Timestamp(a.in_force_since)
+
+    def limits(df: Frame) -> pd.Series:
+        emp = pd.Series(a.max_months, index=df.index, dtype="Float64")
+        se = pd.Series(a.self_employed_max_months, index=df.index, dtype="Float64")
+        return emp.where(~df["_se"], se).where(df["_emp"] | df["_se"])
+
+    def deadline(df: Frame, months: pd.Series) -> pd.Series:
+        clock = df["assignment_start"].where(df["assignment_start"] >= since, since)
+        out = pd.Series(pd.NaT, index=df.index, dtype="datetime64[s]")
+        for m in months.dropna().unique():
+            hit = months.eq(m).fillna(False).astype(bool)
+            out[hit] = (_add_months(clock[hit], int(m)) - pd.Timedelta(days=1)).astype("datetime64[s]")
+        return out
+
+    def check(df: Frame) -> pd.Series:
+        months = limits(df)
+        return _na_or(df["assignment_end"] <= deadline(df, months), df["assignment_end"], df["assignment_start"],
+                      months)
+
+    def params(df: Frame) -> list[dict[str, object]]:
+        months = limits(df)
+        clock = df["assignment_start"].where(df["assignment_start"] >= since, since)
+        return [{"limit": int(m), "clock": _iso(c)} for m, c in zip(months, clock, strict=True)]
+
+    return Rule("exceeds-detachment-limit", "assignment_end", check, params)
+
+
+def agreement_rules(a: Agreement) -> list[Rule]:
+    since = pd.Timestamp(a.in_force_since)
+    country = {"country": a.name}
+    rules: list[Rule] = [
+        Rule("before-agreement-in-force", "assignment_start",
+             lambda df: _na_or(df["assignment_start"] >= since, df["assignment_start"]),
+             lambda df: [{"country": a.name, "since": a.in_force_since.isoformat()}] * len(df)),
+    ]
+    if (limit := _limit_rule(a)) is not None:
+        rules.append(limit)
+    if a.self_employment == "nationality":
+        rules += [
+            Rule("italy-election-required", "citizenship", lambda df: ~df["_it_citizen"]),
+            Rule("not-us-covered", "citizenship",
+                 lambda df: df["citizenship"].isna() | df["_us_citizen"] | df["_it_citizen"],
+                 lambda df: [{"reason": "Under the agreement with Italy, a worker who is neither a U.S. nor an "
+                              "Italian citizen is covered where the work is done, in Italy: no U.S. certificate "
+                              "can be issued. Check the citizenship column."}] * len(df),
+                 variant="italy"),
+        ]
+    elif a.self_employment == "residence":
+        rules.append(Rule(
+            "not-us-covered", "residence_country",
+            lambda df: ~df["_se"] | ~(df["residence_country"].eq(df["host_country"])
+                                      | df["residence_country"].eq(a.country)).fillna(False).astype(bool),
+            lambda df: [{"reason": f"A self-employed person who lives in {a.name} is covered there under the "
+                         "agreement's residence rule, not by the United States: no U.S. certificate can be "
+                         "issued. Check the country of residence."}] * len(df),
+            variant="residence"))
+    elif a.self_employment == "not-covered":
+        rules.append(Rule("not-covered-by-agreement", "worker_type", lambda df: ~df["_se"],
+                          lambda df: [{**country, "who": "self-employed people"}] * len(df)))
+    elif a.self_employment == "unsettled":
+        rules.append(Rule("self-employed-review", "worker_type", lambda df: ~df["_se"],
+                          lambda df: [country] * len(df)))
+    if "health_insurance" in a.requires:
+        rules.append(_required("health_insurance", None, f" for {a.name}"))
+        if a.health_insurance_must_be:
+            must = a.health_insurance_must_be
+            rules.append(Rule("health-insurance-required", "health_insurance",
+                              lambda df: df["health_insurance"].isna() | df["health_insurance"].eq(must)))
+    if "worksite_region" in a.requires:
+        rules.append(Rule(
+            "missing-value", "worksite_region",
+            lambda df: df[given("worksite_region")] | df["worksite_region"].notna() | df["host_territory"],
+            lambda df: [{"when": f" for {a.name}"}] * len(df)))
+    return rules
+
+
+# --- the schemas ---------------------------------------------------------------------------------------------
+
+
+def _schema(name: str, rules: list[Rule]) -> pa.DataFrameSchema:
+    columns = {key: pa.Column(nullable=True, required=True) for key in fields()}
+    checks = [pa.Check(rule.check, name=rule.name) for rule in rules]
+    return pa.DataFrameSchema(columns=columns, checks=checks, name=name, strict=False)
+
+
+@cache
+def rules_for(code: str | None, as_of: dt.date) -> dict[str, Rule]:
+    """The rules of the common schema plus those of the agreement ``code`` (None: common only), by check name."""
+    rules = common_rules(as_of)
+    if code is not None:
+        rules += agreement_rules(agreements.all_agreements()[code])
+    return {r.name: r for r in rules}
+
+
+@cache
+def schema_for(code: str | None, as_of: dt.date) -> pa.DataFrameSchema:
+    """The pandera schema for rows under the agreement ``code`` (None: rows without one)."""
+    return _schema(f"coc-{code or 'common'}", list(rules_for(code, as_of).values()))
