@@ -82,7 +82,7 @@ def resolve_host(text: str) -> Host | None:
 def canada_regions() -> dict[str, str]:
     """Province or territory name or code (folded) → two-letter code."""
     out: dict[str, str] = {}
-    for sub in pycountry.subdivisions.get(country_code="CA"):
+    for sub in pycountry.subdivisions.get(country_code="CA"):  # type: ignore[no-untyped-call]
         code = sub.code.split("-")[1]
         out[fold(code)] = code
         out[fold(sub.name)] = code

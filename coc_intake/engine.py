@@ -82,7 +82,7 @@ def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
     content = body.drop(columns=[c for c in header.ignored if c in body.columns])
     stripped = content.apply(lambda col: col.astype("str").str.strip().replace("", None))
     keep = stripped.notna().any(axis=1)
-    body = body[keep]
+    body = pd.DataFrame(body[keep])
     body.columns = [column_letter(int(c)) for c in body.columns]
     return body
 

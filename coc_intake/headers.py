@@ -10,8 +10,8 @@ from functools import cache
 from rapidfuzz import fuzz, process
 
 import schemas
-from coc_intake.findings import Finding
 from coc_intake.catalog import message
+from coc_intake.findings import Finding
 from coc_intake.read import column_letter
 
 HEADER_SEARCH_ROWS = 20

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -12,6 +13,24 @@ class Limits:
     max_ratio: float = 100.0
     max_rows: int = 1_048_576
     max_columns: int = 200
+
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Limits:
+        """The defaults, overridden by ``COC_MAX_BYTES``, ``COC_MAX_UNCOMPRESSED``, ``COC_MAX_RATIO``,
+        ``COC_MAX_ROWS`` and ``COC_MAX_COLUMNS``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float | int] = {}
+        for f in fields(cls):
+            name = f"COC_{f.name.upper()}"
+            if name in env:
+                try:
+                    values[f.name] = float(env[name]) if f.name == "max_ratio" else int(env[name])
+                except ValueError:
+                    from coc_intake.errors import ConfigError
+
+                    raise ConfigError(f"{name}={env[name]!r} is not a number; set it to a whole number.") from None
+        return cls(**values)  # type: ignore[arg-type]
 
 
 DEFAULT_LIMITS = Limits()

@@ -24,8 +24,12 @@ from coc_intake import countries
 from coc_intake.findings import Findings
 
 USPS_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
-    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR VI GU AS MP".split()
+    [
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN",
+        "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV",
+        "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN",
+        "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "PR", "VI", "GU", "AS", "MP",
+    ]
 )
 #: python-stdnum's list of SSNs that were published and may never be used (stdnum.us.ssn).
 SSN_BLACKLIST = frozenset({"078051120", "457555462", "219099999"})
@@ -185,9 +189,10 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
                     {"allowed": f"use 1 to {field.max_length} characters"})
             typed[key] = column.where(~too_long.fillna(False).astype(bool))
         elif kind in ("name", "initial"):
+            max_length = field.max_length or 40
             if kind == "name":
-                ok = _over_unique(column, lambda v, n=field.max_length or 40: name_ok(v, n))
-                limit = f"1 to {field.max_length} characters"
+                ok = _over_unique(column, lambda v: name_ok(v, max_length))  # noqa: B023 - used at once
+                limit = f"1 to {max_length} characters"
             else:
                 ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
                 limit = "one letter"
@@ -223,18 +228,13 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
             bad = column.notna() & dates.isna()
             out.add("invalid-date", key, column.index[bad], column[bad])
             typed[key] = dates
-        elif kind == "country":
-            code = _over_unique(column, countries.to_alpha2)
-            bad = column.notna() & code.isna()
+        elif kind in ("country", "countries"):
+            iso = _over_unique(column, countries.to_alpha2 if kind == "country" else countries_value)
+            bad = column.notna() & iso.isna()
             out.add("invalid-country", key, column.index[bad], column[bad])
-            typed[key] = code.astype("str").where(code.notna())
-        elif kind == "countries":
-            code = _over_unique(column, countries_value)
-            bad = column.notna() & code.isna()
-            out.add("invalid-country", key, column.index[bad], column[bad])
-            typed[key] = code.astype("str").where(code.notna())
+            typed[key] = iso.astype("str").where(iso.notna())
         elif kind == "enum":
-            value = _over_unique(column, lambda v, f=field: enum_value(f, v))
+            value = _over_unique(column, lambda v: enum_value(field, v))  # noqa: B023 - used at once
             bad = column.notna() & value.isna()
             out.add("invalid-value", key, column.index[bad], column[bad],
                     {"allowed": "use one of: " + ", ".join(field.values)})

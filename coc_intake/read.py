@@ -142,7 +142,8 @@ def _check_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise FileRejected("unreadable-file", reason="it is not a valid .xlsx workbook (damaged or another format)") from exc
+        raise FileRejected("unreadable-file", reason="it is not a valid .xlsx workbook (damaged or another format)"
+                           ) from exc
     names = {i.filename for i in infos}
     total = sum(i.file_size for i in infos)
     if total > limits.max_uncompressed:

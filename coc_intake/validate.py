@@ -29,10 +29,10 @@ def _failures(frame: pd.DataFrame, code: str | None, as_of: dt.date) -> list[tup
 def validate(values: pd.DataFrame, given: pd.DataFrame, as_of: dt.date, out: Findings) -> None:
     """Validate every row against the common schema and its agreement's schema; findings go to ``out``."""
     frame = prepare(values, given)
-    groups = frame["agreement"].fillna("")
     seen: set[tuple[int, str, str]] = set()
-    for code_text, rows in frame.groupby(groups, sort=True):
-        code = str(code_text) or None
+    batches: list[tuple[str | None, pd.DataFrame]] = [(None, frame)]
+    batches += [(str(code), rows) for code, rows in frame.groupby("agreement", sort=True)]
+    for code, rows in batches:
         rules = rules_for(code, as_of)
         for name, failing in _failures(rows, code, as_of):
             rule = rules[name]

@@ -70,15 +70,16 @@ def _na_or(mask: pd.Series, *cols: pd.Series) -> pd.Series:
 def _age(birth: pd.Series, on: pd.Series) -> pd.Series:
     years = on.dt.year - birth.dt.year
     before = (on.dt.month < birth.dt.month) | ((on.dt.month == birth.dt.month) & (on.dt.day < birth.dt.day))
-    return years - before.astype("Int64")
+    age: pd.Series = years - before.astype("Int64")
+    return age
 
 
 def _add_months(dates: pd.Series, months: int) -> pd.Series:
     return dates + pd.DateOffset(months=months)
 
 
-def _iso(d: object) -> str:
-    return pd.Timestamp(d).date().isoformat() if d is not None and not pd.isna(d) else ""
+def _iso(d: pd.Timestamp | None) -> str:
+    return "" if d is None or pd.isna(d) else pd.Timestamp(d).date().isoformat()
 
 
 # --- the common rules ----------------------------------------------------------------------------------------
@@ -177,7 +178,7 @@ def _limit_rule(a: Agreement) -> Rule | None:
 
 def agreement_rules(a: Agreement) -> list[Rule]:
     since = pd.Timestamp(a.in_force_since)
-    country = {"country": a.name}
+    country: dict[str, object] = {"country": a.name}
     rules: list[Rule] = [
         Rule("before-agreement-in-force", "assignment_start",
              lambda df: _na_or(df["assignment_start"] >= since, df["assignment_start"]),
@@ -229,20 +230,20 @@ def agreement_rules(a: Agreement) -> list[Rule]:
 
 def _schema(name: str, rules: list[Rule]) -> pa.DataFrameSchema:
     columns = {key: pa.Column(nullable=True, required=True) for key in fields()}
-    checks = [pa.Check(rule.check, name=rule.name) for rule in rules]
+    # ignore_na=False: every rule handles nulls itself, and pandera's null scan of the whole frame per check
+    # would cost more than the checks.
+    checks = [pa.Check(rule.check, name=rule.name, ignore_na=False) for rule in rules]
     return pa.DataFrameSchema(columns=columns, checks=checks, name=name, strict=False)
 
 
 @cache
 def rules_for(code: str | None, as_of: dt.date) -> dict[str, Rule]:
-    """The rules of the common schema plus those of the agreement ``code`` (None: common only), by check name."""
-    rules = common_rules(as_of)
-    if code is not None:
-        rules += agreement_rules(agreements.all_agreements()[code])
+    """By check name: the common rules (``code`` None), or the rules of the agreement ``code``."""
+    rules = common_rules(as_of) if code is None else agreement_rules(agreements.all_agreements()[code])
     return {r.name: r for r in rules}
 
 
 @cache
 def schema_for(code: str | None, as_of: dt.date) -> pa.DataFrameSchema:
-    """The pandera schema for rows under the agreement ``code`` (None: rows without one)."""
+    """The common schema (every row) when ``code`` is None, else the schema of that agreement's rows."""
     return _schema(f"coc-{code or 'common'}", list(rules_for(code, as_of).values()))

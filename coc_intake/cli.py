@@ -1,0 +1,165 @@
+"""The ``coc`` command line (SPEC §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Batch intake of Certificate of Coverage requests from employers' workbooks.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(text: str, code: int = 2) -> typer.Exit:
+    err.print(f"Error: {text}")
+    return typer.Exit(code)
+
+
+def _as_of(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--as-of '{value}' is not a date. Give it as YYYY-MM-DD, e.g. --as-of 2026-11-25.") from None
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="The run's date (YYYY-MM-DD); default today.")]
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    rows = {
+        str(row): {"status": r.status, "request_id": r.request_id, "codes": list(r.codes)}
+        for row, r in zip(outcome.rows.index, outcome.rows.itertuples(index=False), strict=True)
+    }
+    findings = [
+        {k: (None if v != v else (int(v) if k == "row" else v)) for k, v in rec.items()}  # NaN → None
+        for rec in outcome.findings.to_dict("records")
+    ]
+    return {"file": outcome.file, "status": outcome.status, "rows": rows, "findings": findings}
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="The workbook (.xlsx) or CSV file to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    as_of: AsOf = None,
+) -> None:
+    """Check a file as intake would, and print what it finds; writes nothing.
+
+    Exit 0 when no row and not the file would be rejected, 1 otherwise.
+    """
+    from coc_intake.engine import check_bytes
+
+    day = _as_of(as_of)
+    if not file.is_file():
+        raise _fail(f"{file} does not exist or is not a file. Give the path of an .xlsx or .csv workbook.")
+    from coc_intake.errors import ConfigError
+    from coc_intake.limits import Limits
+
+    try:
+        limits = Limits.from_env()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    outcome = check_bytes(file.read_bytes(), file.name, day, limits)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(outcome_json(outcome), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        _print_outcome(outcome)
+    raise typer.Exit(1 if outcome.rejected else 0)
+
+
+def _print_outcome(outcome: Any) -> None:
+    if outcome.status == "rejected-file":
+        out.print(f"[bold red]{outcome.file}: the whole file is rejected.[/]")
+    if len(outcome.findings):
+        table = Table(title=f"Findings in {outcome.file}", show_lines=False)
+        for name in ("Row", "Col", "Severity", "Code", "Message"):
+            table.add_column(name, overflow="fold")
+        for rec in outcome.findings.itertuples(index=False):
+            row = "" if rec.row != rec.row or rec.row is None else str(int(rec.row))
+            colour = {"error": "red", "warning": "yellow"}.get(rec.severity, "cyan")
+            table.add_row(row, rec.column or "", f"[{colour}]{rec.severity}[/]", rec.code, rec.message)
+        out.print(table)
+    if outcome.status == "processed":
+        c = outcome.counts()
+        out.print(f"{outcome.file}: {c['rows']} rows — [green]{c['approved']} approved[/], "
+                  f"[yellow]{c['referred']} referred[/], [red]{c['rejected']} rejected[/].")
+        if c["rejected"]:
+            out.print("Fix the rows marked as errors and check the file again before sending it.")
+
+
+@app.command()
+def template(
+    out_path: Annotated[Path, typer.Argument(metavar="[OUT.xlsx]", help="Where to write it.")] = Path(
+        "coc-template.xlsx"),
+) -> None:
+    """Write a blank workbook of the current template edition."""
+    import schemas
+    from coc_intake.template import write_template
+
+    if out_path.suffix.casefold() != ".xlsx":
+        raise _fail(f"{out_path} must end in .xlsx, for example: coc template assignments.xlsx")
+    if not out_path.parent.exists():
+        raise _fail(f"The folder {out_path.parent} does not exist. Create it first or choose another path.")
+    write_template(out_path)
+    out.print(f"Wrote {out_path} (template edition {schemas.edition()}).")
+
+
+@app.command("agreements")
+def agreements_cmd() -> None:
+    """List the agreements in force with their rules."""
+    import agreements as data
+
+    table = Table(title="U.S. totalization agreements in force")
+    for name in ("Code", "Country", "In force since", "Limit (months)", "Self-employed", "Also requires"):
+        table.add_column(name)
+    for a in data.all_agreements().values():
+        se = a.self_employment + (f" ({a.self_employed_max_months} months)" if a.self_employed_max_months else "")
+        table.add_row(a.code, a.name, a.in_force_since.isoformat(), str(a.max_months or "none"), se,
+                      ", ".join(a.requires) or "-")
+    out.print(table)
+
+
+@app.command("help")
+def help_cmd(
+    field: Annotated[str | None, typer.Argument(help="A field's key, label or alias; omit it to list all.")] = None,
+) -> None:
+    """Show the help of a field (or list every field)."""
+    import schemas
+
+    if field is None:
+        table = Table(title=f"Fields of template edition {schemas.edition()}")
+        for name in ("Label", "Key", "Required"):
+            table.add_column(name)
+        for f in schemas.fields().values():
+            table.add_row(f.label, f.key, f.required_text)
+        out.print(table)
+        return
+    found = schemas.find(field)
+    if found is None:
+        keys = ", ".join(schemas.fields())
+        raise _fail(f"'{field}' is not a field. Try one of: {keys}.")
+    out.print(f"[bold]{found.label}[/] ({found.key})")
+    out.print(f"Required: {found.required_text}")
+    if found.values:
+        out.print("Allowed values: " + ", ".join(found.values))
+    if found.aliases:
+        out.print("Also accepted as a header: " + ", ".join(found.aliases))
+    out.print(found.help)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
