@@ -1,0 +1,24 @@
+"""``docs/fields.md``, generated from the data dictionary (``python -m schemas.docs > docs/fields.md``)."""
+
+from __future__ import annotations
+
+from schemas.dictionary import edition, fields
+
+
+def fields_markdown() -> str:
+    lines = [
+        f"# Fields of the assignments workbook (template edition {edition()})",
+        "",
+        "Generated from `schemas/dictionary.toml` by `python -m schemas.docs`; do not edit by hand.",
+        "",
+        "| Label | Key | Required | Allowed values | Also accepted as header | Help |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in fields().values():
+        cells = [f.label, f"`{f.key}`", f.required_text, ", ".join(f.values), ", ".join(f.aliases), f.help]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(fields_markdown(), end="")
