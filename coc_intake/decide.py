@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -55,12 +56,15 @@ def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings) -> No
                 [{"other": h[1], "last4": h[2][-4:]} for h in hits])
 
 
-def decide(values: pd.DataFrame, out: Findings) -> pd.DataFrame:
-    """Status, request ID and codes of every row (``values`` indexed by sheet row)."""
+def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Status, request ID and codes of every row (``values`` indexed by sheet row).
+
+    ``known`` maps the request IDs of earlier, committed batches to their batch: a row that would make one of them
+    again is ``duplicate-request``.
+    """
     status = _statuses(out.frame(), values.index)
     duplicate_rows(values, status, out)
-    findings = out.frame()
-    status = _statuses(findings, values.index)
+    status = _statuses(out.frame(), values.index)
     countries = values["agreement"].map(
         lambda c: agreements.all_agreements()[c].country if isinstance(c, str) else None
     )
@@ -72,6 +76,14 @@ def decide(values: pd.DataFrame, out: Findings) -> pd.DataFrame:
         request_id(*parts)
         for parts in zip(sponsor[accepted], values["ssn"][accepted], countries[accepted], start[accepted], strict=True)
     ]
+    if known:
+        again = ids[accepted & ids.isin(list(known))]
+        if len(again):
+            out.add("duplicate-request", "ssn", again.index, values.loc[again.index, "ssn"],
+                    [{"request_id": rid, "batch_id": known[rid]} for rid in again])
+            status = _statuses(out.frame(), values.index)
+            ids[again.index] = None
+    findings = out.frame()
     row_findings = findings[findings["row"].notna()].copy()
     row_findings["row"] = row_findings["row"].astype(int)
     order = {code: i for i, code in enumerate(CATALOG)}

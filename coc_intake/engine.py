@@ -6,6 +6,7 @@ This is the whole employer's pre-check (``coc validate``) and the core of the ni
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,6 +43,9 @@ class Outcome:
     raw: pd.DataFrame | None = None
     """The sheet's own cells below the header, by column letter, indexed by sheet row."""
     letters: dict[str, str] = field(default_factory=dict)
+    """Field key → column letter."""
+    headers: list[str] = field(default_factory=list)
+    """The employer's header texts of the columns of ``raw``, in order."""
 
     @property
     def rejected(self) -> bool:
@@ -82,13 +86,23 @@ def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
     content = body.drop(columns=[c for c in header.ignored if c in body.columns])
     stripped = content.apply(lambda col: col.astype("str").str.strip().replace("", None))
     keep = stripped.notna().any(axis=1)
-    body = pd.DataFrame(body[keep])
+    body = pd.DataFrame(content[keep])
     body.columns = [column_letter(int(c)) for c in body.columns]
     return body
 
 
-def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS) -> Outcome:
-    """Read, validate and decide every row of one file."""
+def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> list[str]:
+    cells = dict(iter_rows(grid, header.row - grid.first_row + 1)[-1][1])
+    by_letter = {column_letter(c): (v or "") for c, v in cells.items()}
+    return [by_letter.get(letter, "") for letter in letters]
+
+
+def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
+                known_requests: Mapping[str, str] | None = None) -> Outcome:
+    """Read, validate and decide every row of one file.
+
+    ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
+    """
     try:
         sources = open_source(data, name, limits)
         located = _locate(sources)
@@ -120,6 +134,7 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
         out.add_one(notice)
     parsed = normalize(by_field, out)
     validate(parsed.values, parsed.given, as_of, out)
-    rows = decide(parsed.values, out)
+    rows = decide(parsed.values, out, known_requests)
     return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=rows, sheet=source.name,
-                   header_row=header.row, edition=edition, values=parsed.values, raw=raw, letters=letters)
+                   header_row=header.row, edition=edition, values=parsed.values, raw=raw, letters=letters,
+                   headers=_header_texts(grid, header, list(raw.columns)))

@@ -1,0 +1,136 @@
+"""E-mail confirmations of approved requests (SPEC §1, §7).
+
+A batch queues one message per contact address (``mail/queue/<id>.eml``, written before the batch commits, so a
+rerun writes the same one). Delivery sends each queued message that the ledger (``mail/sent/<id>.json``) does not
+list, then records it there: a message is never sent twice, and one that fails stays queued for the next run.
+With no SMTP server configured, delivery writes the message to ``mail/<id>.eml``.
+
+Messages carry masked SSNs only and no attachments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+import email.utils
+import hashlib
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import orjson
+import pandas as pd
+import yagmail
+
+from coc_intake.countries import name_of
+from coc_intake.engine import Outcome
+from coc_intake.findings import mask_ssn
+from coc_intake.outputs import manifest_key
+from coc_intake.settings import Settings
+from coc_intake.store import Store
+
+QUEUE, SENT = "mail/queue/", "mail/sent/"
+
+
+@dataclass
+class MailSummary:
+    sent: int = 0
+    written: int = 0
+    failed: int = 0
+    already: int = 0
+    errors: tuple[str, ...] = ()
+
+
+def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> list[tuple[str, bytes]]:
+    """(message id, .eml bytes) for each contact address with approved requests in the batch."""
+    if outcome.values is None:
+        return []
+    v, rows = outcome.values, outcome.rows
+    approved = rows["status"].eq("approved") & v["contact_email"].notna()
+    messages = []
+    for address, group in v[approved].groupby("contact_email", sort=True):
+        lines = [
+            "Hello,",
+            "",
+            f"The Social Security Administration's intake accepted {len(group)} Certificate of Coverage "
+            f"request(s) from the file {outcome.file}:",
+            "",
+        ]
+        for row in group.index:
+            r = group.loc[row]
+            period = f"{r['assignment_start']:%Y-%m-%d} to {r['assignment_end']:%Y-%m-%d}"
+            lines.append(f"  {rows.at[row, 'request_id']!s}  {r['first_name']} {r['last_name']}  "
+                         f"SSN {mask_ssn(r['ssn'])}  {name_of(str(r['host_country']))}  {period}")
+        lines += ["", "Keep the request IDs for your records. Certificates are sent to the employer by mail.",
+                  "This message was sent because the workbook asked for a confirmation at this address."]
+        mid = hashlib.sha256(f"{batch_id}|{address}".encode()).hexdigest()[:24]
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["From"] = sender
+        msg["To"] = str(address)
+        msg["Subject"] = f"Certificate of Coverage requests approved ({len(group)}) — {outcome.file}"
+        msg["Date"] = email.utils.format_datetime(dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
+        msg["Message-ID"] = f"<{mid}@coc-intake>"
+        msg.set_content("\n".join(lines))
+        messages.append((mid, msg.as_bytes()))
+    return messages
+
+
+def queue_items(batch_id: str, messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    return [(f"{QUEUE}{batch_id}.{mid}.eml", data) for mid, data in messages]
+
+
+def _send_smtp(settings: Settings, raw: bytes) -> None:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    body = parsed.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else ""
+    client = yagmail.SMTP(
+        user=settings.smtp_user or settings.mail_from,
+        password=settings.smtp_password,
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        smtp_starttls=settings.smtp_security == "starttls",
+        smtp_ssl=settings.smtp_security == "ssl",
+        smtp_skip_login=settings.smtp_password is None,
+        soft_email_validation=False,
+    )
+    try:
+        client.send(to=str(parsed["To"]), subject=str(parsed["Subject"]), contents=[text],
+                    headers={"Message-ID": str(parsed["Message-ID"])})
+    finally:
+        client.close()
+
+
+def deliver(outbox: Store, settings: Settings) -> MailSummary:
+    """Send (or write) every queued message the ledger does not list yet."""
+    summary = MailSummary()
+    errors: list[str] = []
+    for key in outbox.list(QUEUE):
+        if not key.endswith(".eml"):
+            continue
+        batch_id, _, mid = key.rsplit("/", 1)[1][: -len(".eml")].partition(".")
+        if not outbox.exists(manifest_key(batch_id)):
+            continue  # its batch has not committed (yet): a rerun will write the same message again
+        ledger = f"{SENT}{mid}.json"
+        if outbox.exists(ledger):
+            outbox.delete(key)
+            summary.already += 1
+            continue
+        raw = outbox.read(key)
+        how = "file"
+        if settings.smtp_host:
+            try:
+                _send_smtp(settings, raw)
+            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+                summary.failed += 1
+                errors.append(f"message {mid}: {type(exc).__name__}: {exc}")
+                continue
+            how = "smtp"
+            summary.sent += 1
+        else:
+            outbox.write(f"mail/{mid}.eml", raw)
+            summary.written += 1
+        record = {"message_id": mid, "delivered_by": how, "at": pd.Timestamp.now(tz="UTC").isoformat()}
+        outbox.write(ledger, orjson.dumps(record))
+        outbox.delete(key)
+    summary.errors = tuple(errors)
+    return summary

@@ -1,0 +1,132 @@
+"""Where files come from and go to: a folder on disk (``LocalStore``); S3 shares the interface.
+
+Keys are POSIX paths relative to the store's root (``batches/<id>/manifest.json``). Every write is atomic: a reader
+sees the old object or the whole new one, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class Store(Protocol):
+    """The operations intake needs from an inbox or an outbox."""
+
+    def list(self, prefix: str = "", recursive: bool = False) -> builtins.list[str]: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def write(self, key: str, data: bytes) -> None: ...
+
+    def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
+        """Write many small objects that only a later commit marker makes visible (no per-object atomicity)."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def describe(self, key: str = "") -> str: ...
+
+
+class LocalStore:
+    """A folder. Files and folders it creates are readable by their owner only (SPEC §7)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        root = self.root.resolve()
+        if path != root and root not in path.parents:
+            raise ValueError(f"key {key!r} leaves the store")
+        return path
+
+    def describe(self, key: str = "") -> str:
+        return str(self.root / key) if key else str(self.root)
+
+    def list(self, prefix: str = "", recursive: bool = False) -> builtins.list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        found: Iterator[Path] = base.rglob("*") if recursive else base.iterdir()
+        return sorted(p.relative_to(self.root).as_posix() for p in found if p.is_file())
+
+    def read(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def _mkdirs(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for d in reversed(missing):
+            d.mkdir(mode=DIR_MODE, exist_ok=True)
+            os.chmod(d, DIR_MODE)
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        self._mkdirs(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
+        if not items:
+            return
+        for folder in {self._path(k).parent for k, _ in items}:
+            self._mkdirs(folder)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
+        def put(chunk: builtins.list[tuple[str, bytes]]) -> None:
+            for key, data in chunk:
+                fd = os.open(self.root / key, flags, FILE_MODE)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                finally:
+                    os.close(fd)
+
+        # Small files are bound by system calls, which release the GIL: a few threads overlap them.
+        workers = min(4, max(1, len(items) // 2000))
+        if workers == 1:
+            put(items)
+            return
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(put, [items[i::workers] for i in range(workers)]))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def sync(self, key: str) -> None:
+        """Flush a written file and its folder to disk (used for commit markers)."""
+        path = self._path(key)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
