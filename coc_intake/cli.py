@@ -98,6 +98,83 @@ def _print_outcome(outcome: Any) -> None:
 
 
 @app.command()
+def run(
+    inbox: Annotated[str | None, typer.Option(help="Folder (or s3://bucket/prefix) to take files from.")] = None,
+    outbox: Annotated[str | None, typer.Option(help="Folder (or s3://bucket/prefix) to write batches to.")] = None,
+    as_of: AsOf = None,
+) -> None:
+    """One nightly intake over every file waiting in the inbox.
+
+    Exit 0 when every file was processed (rejected rows are a normal outcome); 1 when a file could not be processed
+    for a system reason (it stays in the inbox).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from coc_intake.errors import ConfigError
+    from coc_intake.settings import Settings
+
+    day = _as_of(as_of)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    inbox_uri = inbox or settings.inbox
+    outbox_uri = outbox or settings.outbox
+    if not inbox_uri.startswith("s3://") and not Path(inbox_uri).is_dir():
+        raise _fail(f"The inbox {inbox_uri} is not a folder. Create it, or pass --inbox PATH.")
+    err.print(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ...")
+    import flows  # noqa: F401 - configures Prefect before it is imported
+    from flows import intake as intake_flow
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, transient=False)
+    bar = progress.add_task("waiting for the first file", total=None)
+    rows_seen = 0
+
+    def on_event(event: str, data: dict[str, Any]) -> None:
+        nonlocal rows_seen
+        if event == "files":
+            progress.update(bar, total=len(data["names"]), description=f"{len(data['names'])} files")
+        else:
+            rows_seen += int(data.get("rows", 0))
+            progress.update(bar, advance=1, description=f"{data['name']} — {rows_seen:,} rows so far")
+
+    intake_flow.progress = on_event
+    try:
+        with progress:
+            result = intake_flow.nightly_intake(inbox_uri, outbox_uri, day)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        intake_flow.progress = None
+    _print_run(result, outbox_uri)
+    raise typer.Exit(1 if result["failures"] else 0)
+
+
+def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
+    table = Table(title=f"Intake as of {result['as_of']}")
+    for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
+        table.add_column(name, overflow="fold")
+    for f in result["files"]:
+        table.add_row(f["name"], f["result"], str(f["rows"]), str(f["approved"]), str(f["referred"]),
+                      str(f["rejected"]), f["batch_id"])
+    for f in result["failures"]:
+        table.add_row(f["name"], "[red]failed — left in the inbox[/]", "", "", "", "", "")
+    out.print(table)
+    for f in result["failures"]:
+        out.print(f"[red]{f['name']}[/]: {f['error']}")
+    m = result["mail"]
+    out.print(f"Confirmations: {m['sent']} sent, {m['written']} written to {outbox_uri}/mail, "
+              f"{m['failed']} failed (kept for the next run).")
+    for e in m["errors"]:
+        out.print(f"[yellow]{e}[/]")
+    if result["files"] or result["failures"]:
+        out.print(f"Batches are in {outbox_uri}/batches/<batch id>/ (results.xlsx for the employer).")
+    else:
+        out.print("The inbox was empty: nothing to do.")
+
+
+@app.command()
 def template(
     out_path: Annotated[Path, typer.Argument(metavar="[OUT.xlsx]", help="Where to write it.")] = Path(
         "coc-template.xlsx"),

@@ -1,1 +1,5 @@
-"""placeholder"""
+"""Prefect orchestration of the intake: thin flows over the plain functions of ``coc_intake``."""
+
+from flows._env import configure
+
+configure()
