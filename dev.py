@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up the project's environment and run its jobs. Needs only Python 3.11 and the package registries.
 
-    python3 dev.py demo     the main job on the embedded default (examples → inbox → intake → outbox)
+    python3 dev.py demo     the main job on the embedded default (examples → inbox → nightly intake → outbox)
     python3 dev.py test     lint, type-check and run the test suite
     python3 dev.py bench    the benchmarks (not part of the tests)
     python3 dev.py setup    only create or update .venv
@@ -51,15 +51,27 @@ def venv_env() -> dict[str, str]:
 
 
 def demo() -> int:
+    """Fill the inbox from examples/, run one nightly intake, say where to look."""
+    import shutil
+
     env = venv_env()
-    examples = sorted((ROOT / "examples").glob("*.xlsx")) + sorted((ROOT / "examples").glob("*.csv"))
-    worst = 0
-    for path in examples:
-        print(f"\n=== coc validate {path.relative_to(ROOT)}", flush=True)
-        worst = max(worst, _run(VENV / "bin" / "coc", "validate", path, env=env))
-    print("\nDone: the findings above are what an employer sees before sending these files. "
-          "Exit code 1 from a file means some of its rows would be rejected.")
-    return 0 if worst <= 1 else worst
+    inbox, outbox = ROOT / "inbox", ROOT / "outbox"
+    inbox.mkdir(exist_ok=True)
+    for path in sorted((ROOT / "examples").iterdir()):
+        if path.suffix in {".xlsx", ".csv"}:
+            shutil.copyfile(path, inbox / path.name)
+    print(f"Copied the example workbooks into {inbox.relative_to(ROOT)}/; running the intake ...", flush=True)
+    code = _run(VENV / "bin" / "coc", "run", env=env)
+    print(
+        "\nWhere to look:\n"
+        "  outbox/batches/<batch id>/results.xlsx   what the employer gets back (Summary, Fix and resubmit, ...)\n"
+        "  outbox/batches/<batch id>/requests/      one JSON document per approved or referred request\n"
+        "  outbox/batches/<batch id>/manifest.json  the batch's counts and commit marker\n"
+        "  outbox/mail/*.eml                        the e-mail confirmations (no SMTP server configured)\n"
+        "Running the demo again finds the same files already processed and creates nothing new.\n"
+        "Pre-check a single file: .venv/bin/coc validate examples/acme-2027-assignments.xlsx"
+    )
+    return code
 
 
 def test(args: list[str]) -> int:
