@@ -35,15 +35,18 @@ def _as_of(value: str | None) -> dt.date:
 AsOf = Annotated[str | None, typer.Option("--as-of", help="The run's date (YYYY-MM-DD); default today.")]
 
 
+def _json_value(key: str, value: Any) -> Any:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return None
+    return int(value) if key == "row" else value
+
+
 def outcome_json(outcome: Any) -> dict[str, Any]:
     rows = {
         str(row): {"status": r.status, "request_id": r.request_id, "codes": list(r.codes)}
         for row, r in zip(outcome.rows.index, outcome.rows.itertuples(index=False), strict=True)
     }
-    findings = [
-        {k: (None if v != v else (int(v) if k == "row" else v)) for k, v in rec.items()}  # NaN → None
-        for rec in outcome.findings.to_dict("records")
-    ]
+    findings = [{k: _json_value(k, v) for k, v in rec.items()} for rec in outcome.findings.to_dict("records")]
     return {"file": outcome.file, "status": outcome.status, "rows": rows, "findings": findings}
 
 

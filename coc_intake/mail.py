@@ -80,9 +80,10 @@ def queue_items(batch_id: str, messages: list[tuple[str, bytes]]) -> list[tuple[
 
 
 def _send_smtp(settings: Settings, raw: bytes) -> None:
+    """Send the queued message exactly as composed. yagmail opens the connection (TLS, login); the message goes
+    out through its SMTP session with ``sendmail``, which raises on any refusal (yagmail's own ``send`` would
+    rebuild the body and swallow a failure into its ``unsent`` list)."""
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    body = parsed.get_body(preferencelist=("plain",))
-    text = body.get_content() if body is not None else ""
     client = yagmail.SMTP(
         user=settings.smtp_user or settings.mail_from,
         password=settings.smtp_password,
@@ -92,10 +93,13 @@ def _send_smtp(settings: Settings, raw: bytes) -> None:
         smtp_ssl=settings.smtp_security == "ssl",
         smtp_skip_login=settings.smtp_password is None,
         soft_email_validation=False,
+        timeout=30,
     )
     try:
-        client.send(to=str(parsed["To"]), subject=str(parsed["Subject"]), contents=[text],
-                    headers={"Message-ID": str(parsed["Message-ID"])})
+        client.login()
+        refused = client.smtp.sendmail(settings.mail_from, [str(parsed["To"])], raw)
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
     finally:
         client.close()
 
