@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import socket
+import time
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
@@ -67,20 +70,83 @@ def known_requests(outbox: Store) -> dict[str, str]:
     return known
 
 
+CLAIMS = "claims/"
+
+
+def _claim_is_stale(raw: bytes, ttl: float) -> bool:
+    try:
+        claim = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False  # being written right now
+    if time.time() - float(claim.get("at", 0)) > ttl:
+        return True
+    if claim.get("host") == socket.gethostname():
+        try:
+            os.kill(int(claim.get("pid", 0)), 0)
+        except ProcessLookupError:
+            return True  # its process is gone (killed): nobody is working on the file
+        except PermissionError:
+            return False
+    return False
+
+
+def claim(outbox: Store, batch_id: str, ttl: float) -> bool:
+    """Take the batch for this process, so that two runs never process the same bytes at once.
+
+    A conditional create (O_EXCL locally, If-None-Match on S3) lets one writer win. A claim whose process is gone
+    (same host) or that is older than ``ttl`` seconds is taken over.
+    """
+    key = f"{CLAIMS}{batch_id}.json"
+    record = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
+    if outbox.create(key, record):
+        return True
+    try:
+        current = outbox.read(key)
+    except FileNotFoundError:
+        return outbox.create(key, record)
+    if not _claim_is_stale(current, ttl):
+        return False
+    outbox.delete(key)
+    return outbox.create(key, record)
+
+
+def release(outbox: Store, batch_id: str) -> None:
+    outbox.delete(f"{CLAIMS}{batch_id}.json")
+
+
 def process_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings,
                  known: dict[str, str]) -> FileSummary:
     """Process one inbox file into a committed batch and take it out of the inbox. ``known`` grows with the
     batch's request IDs."""
-    data = inbox.read(name)
+    try:
+        data = inbox.read(name)
+    except FileNotFoundError:
+        return FileSummary(name, "", "taken-by-another-run")
     batch_id, sha = batch_id_of(data)
+    if outbox.exists(manifest_key(batch_id)):
+        return _already(inbox, outbox, name, batch_id, data)
+    if not claim(outbox, batch_id, settings.claim_ttl_seconds):
+        return FileSummary(name, batch_id, "taken-by-another-run")
+    try:
+        if outbox.exists(manifest_key(batch_id)):  # committed by another run between our check and our claim
+            return _already(inbox, outbox, name, batch_id, data)
+        return _process(inbox, outbox, name, as_of, settings, known, data, batch_id, sha)
+    finally:
+        release(outbox, batch_id)
+
+
+def _already(inbox: Store, outbox: Store, name: str, batch_id: str, data: bytes) -> FileSummary:
+    source_key = f"{BATCHES}{batch_id}/source/{PurePosixPath(name).name}"
+    if not outbox.exists(source_key):
+        outbox.write(source_key, data)
+    inbox.delete(name)
+    return FileSummary(name, batch_id, "already-processed")
+
+
+def _process(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings, known: dict[str, str],
+             data: bytes, batch_id: str, sha: str) -> FileSummary:
     base = f"{BATCHES}{batch_id}/"
     source_key = f"{base}source/{PurePosixPath(name).name}"
-    if outbox.exists(manifest_key(batch_id)):
-        if not outbox.exists(source_key):
-            outbox.write(source_key, data)
-        inbox.delete(name)
-        return FileSummary(name, batch_id, "already-processed")
-
     outcome = check_bytes(data, name, as_of, settings.limits, known)
     docs = outputs.request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
     outbox.write_many([(f"{base}requests/{rid}.json", body) for rid, body in docs])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,14 +163,29 @@ def _check_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
     if b"macroEnabled" in content_types:
         raise FileRejected("unsupported-format", reason="The workbook is macro-enabled")
     for info in infos:
-        if info.filename.endswith((".xml", ".rels")):
-            with archive.open(info) as part:
-                head = part.read(4096)
-            if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                raise FileRejected(
-                    "unreadable-file", reason=f"part {info.filename} declares XML entities, which Excel never writes"
-                )
+        if info.filename.endswith((".xml", ".rels")) and _declares_entities(archive, info):
+            raise FileRejected(
+                "unreadable-file", reason=f"part {info.filename} declares XML entities, which Excel never writes"
+            )
     return archive
+
+
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+
+
+def _declares_entities(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether the part's prolog (everything before its root element) has a DOCTYPE or ENTITY declaration."""
+    prolog = b""
+    with archive.open(info) as part:
+        while chunk := part.read(65536):
+            prolog += chunk
+            root = _ROOT_START.search(prolog)
+            if root is not None:
+                prolog = prolog[: root.start()]
+                break
+            if len(prolog) > 4 * 1024 * 1024:  # megabytes of prolog: no workbook looks like that
+                return True
+    return b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog
 
 
 def _parse(archive: zipfile.ZipFile, name: str) -> object:

@@ -35,6 +35,8 @@ class Settings:
     """COC_SMTP_SECURITY: none, starttls or ssl."""
     mail_from: str = "coc-intake@localhost"
     """COC_MAIL_FROM: the sender address of confirmations."""
+    claim_ttl_seconds: float = 6 * 3600
+    """COC_CLAIM_TTL_SECONDS: after this long a run's claim on a file is taken to be abandoned."""
     limits: Limits = field(default_factory=Limits)
     """COC_MAX_BYTES, COC_MAX_UNCOMPRESSED, COC_MAX_RATIO, COC_MAX_ROWS, COC_MAX_COLUMNS (SPEC §3)."""
 
@@ -50,6 +52,11 @@ class Settings:
                 values["smtp_port"] = int(env["COC_SMTP_PORT"])
             except ValueError:
                 raise ConfigError(f"COC_SMTP_PORT={env['COC_SMTP_PORT']!r} is not a port number.") from None
+        if env.get("COC_CLAIM_TTL_SECONDS"):
+            try:
+                values["claim_ttl_seconds"] = float(env["COC_CLAIM_TTL_SECONDS"])
+            except ValueError:
+                raise ConfigError("COC_CLAIM_TTL_SECONDS must be a number of seconds.") from None
         if values.get("smtp_security", "none") not in ("none", "starttls", "ssl"):
             raise ConfigError("COC_SMTP_SECURITY must be none, starttls or ssl.")
         return cls(limits=Limits.from_env(dict(env)), **values)  # type: ignore[arg-type]

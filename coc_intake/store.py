@@ -31,6 +31,10 @@ class Store(Protocol):
         """Write many small objects that only a later commit marker makes visible (no per-object atomicity)."""
         ...
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``data`` only if nothing has the key yet; False when another writer got there first."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> None: ...
@@ -113,6 +117,17 @@ class LocalStore:
             return
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(put, [items[i::workers] for i in range(workers)]))
+
+    def create(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        self._mkdirs(path.parent)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return True
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
