@@ -124,6 +124,7 @@ def _csv_source(data: bytes, limits: Limits) -> SheetSource:
             raise FileRejected("unreadable-file", reason=f"line {reader.line_num}: {exc}") from exc
         if width > limits.max_columns:
             raise FileRejected("file-too-large", reason=f"{width} columns, over {limits.max_columns}")
+        rows = [r if len(r) == width else r + [""] * (width - len(r)) for r in rows]
         frame = pd.DataFrame.from_records(rows, columns=range(width)) if rows else pd.DataFrame()
         frame = frame.replace("", None) if len(frame) else frame
         return Grid(sheet=None, cells=frame.astype("str") if len(frame) else frame, first_row=1)
