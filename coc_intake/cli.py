@@ -105,6 +105,9 @@ def run(
     inbox: Annotated[str | None, typer.Option(help="Folder (or s3://bucket/prefix) to take files from.")] = None,
     outbox: Annotated[str | None, typer.Option(help="Folder (or s3://bucket/prefix) to write batches to.")] = None,
     as_of: AsOf = None,
+    workers: Annotated[int, typer.Option(min=1, help="Prepare files in N processes on this machine.")] = 1,
+    dask_address: Annotated[str | None, typer.Option(
+        help="Prepare files on a Dask cluster (tcp://scheduler:8786) instead of this machine.")] = None,
 ) -> None:
     """One nightly intake over every file waiting in the inbox.
 
@@ -145,13 +148,30 @@ def run(
     intake_flow.progress = on_event
     try:
         with progress:
-            result = intake_flow.nightly_intake(inbox_uri, outbox_uri, day)
+            result = _intake_flow(workers, dask_address)(inbox_uri, outbox_uri, day,
+                                                         parallel=workers > 1 or dask_address is not None)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     finally:
         intake_flow.progress = None
     _print_run(result, outbox_uri)
     raise typer.Exit(1 if result["failures"] else 0)
+
+
+def _intake_flow(workers: int, dask_address: str | None) -> Any:
+    from flows import intake as intake_flow
+
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return intake_flow.nightly_intake.with_options(
+            task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
+    if workers > 1:
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return intake_flow.nightly_intake.with_options(
+            task_runner=ProcessPoolTaskRunner(max_workers=workers))  # type: ignore[arg-type]
+    return intake_flow.nightly_intake
 
 
 def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
@@ -175,6 +195,37 @@ def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
         out.print(f"Batches are in {outbox_uri}/batches/<batch id>/ (results.xlsx for the employer).")
     else:
         out.print("The inbox was empty: nothing to do.")
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly",
+) -> None:
+    """Serve the nightly intake as a deployment on its cron schedule (needs a Prefect server: PREFECT_API_URL)."""
+    import os
+
+    from coc_intake.errors import ConfigError
+    from coc_intake.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if not os.environ.get("PREFECT_API_URL"):
+        raise _fail("coc serve needs a long-lived Prefect server. Start one with `prefect server start` and set "
+                    "PREFECT_API_URL (for example http://127.0.0.1:4200/api).")
+    from prefect.schedules import Cron
+
+    import flows  # noqa: F401 - configures Prefect before it is imported
+    from flows import intake as intake_flow
+
+    err.print(f"Serving nightly-intake/{name}: '{settings.schedule_cron}' ({settings.schedule_timezone}), "
+              f"{settings.inbox} → {settings.outbox}. Stop with Ctrl-C.")
+    intake_flow.nightly_intake.serve(
+        name=name,
+        schedule=Cron(settings.schedule_cron, timezone=settings.schedule_timezone),
+        parameters={"inbox_uri": settings.inbox, "outbox_uri": settings.outbox},
+    )
 
 
 @app.command()

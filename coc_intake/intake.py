@@ -38,9 +38,15 @@ class FileSummary:
     referred: int = 0
     rejected: int = 0
     requests: int = 0
+    pending: bool = False
+    """Prepared but not committed yet (no manifest)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> FileSummary:
+        return cls(**data)  # type: ignore[arg-type]
 
 
 def batch_id_of(data: bytes) -> tuple[str, str]:
@@ -116,8 +122,17 @@ def release(outbox: Store, batch_id: str) -> None:
 
 def process_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings,
                  known: dict[str, str]) -> FileSummary:
-    """Process one inbox file into a committed batch and take it out of the inbox. ``known`` grows with the
-    batch's request IDs."""
+    """Process one inbox file into a committed batch and take it out of the inbox. ``known`` (request ID → batch)
+    grows with the batch's request IDs."""
+    summary = commit_file(inbox, outbox, prepare_file(inbox, outbox, name, as_of, settings, known))
+    for rid in pending_request_ids(outbox, summary):
+        known.setdefault(rid, summary.batch_id)
+    return summary
+
+
+def prepare_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings,
+                 known: dict[str, str]) -> FileSummary:
+    """Write the whole batch but its commit marker (``pending`` set) and keep the file claimed; or say why not."""
     try:
         data = inbox.read(name)
     except FileNotFoundError:
@@ -129,10 +144,58 @@ def process_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, setting
         return FileSummary(name, batch_id, "taken-by-another-run")
     try:
         if outbox.exists(manifest_key(batch_id)):  # committed by another run between our check and our claim
+            release(outbox, batch_id)
             return _already(inbox, outbox, name, batch_id, data)
-        return _process(inbox, outbox, name, as_of, settings, known, data, batch_id, sha)
-    finally:
+        return _write_batch(outbox, name, as_of, settings, known, data, batch_id, sha)
+    except BaseException:
         release(outbox, batch_id)
+        raise
+
+
+def redo_file(inbox: Store, outbox: Store, summary: FileSummary, as_of: dt.date, settings: Settings,
+              known: dict[str, str]) -> FileSummary:
+    """Write a prepared, uncommitted batch again with more known requests (a parallel run found that an earlier
+    file of the same run made some of its requests): its stale request documents and messages go."""
+    before = set(pending_request_ids(outbox, summary))
+    data = inbox.read(summary.name)
+    batch_id, sha = batch_id_of(data)
+    base = f"{BATCHES}{batch_id}/"
+    for key in outbox.list(mail.QUEUE):
+        if key.rsplit("/", 1)[-1].startswith(f"{batch_id}."):
+            outbox.delete(key)
+    redone = _write_batch(outbox, summary.name, as_of, settings, known, data, batch_id, sha)
+    for rid in before - set(pending_request_ids(outbox, redone)):
+        outbox.delete(f"{base}requests/{rid}.json")
+    return redone
+
+
+def pending_key(batch_id: str) -> str:
+    return f"{BATCHES}{batch_id}/manifest.pending.json"
+
+
+def pending_request_ids(outbox: Store, summary: FileSummary) -> list[str]:
+    """The request IDs of a prepared batch (before or after its commit)."""
+    if summary.result not in ("processed", "rejected-file"):
+        return []
+    key = pending_key(summary.batch_id) if summary.pending else manifest_key(summary.batch_id)
+    ids: list[str] = orjson.loads(outbox.read(key)).get("request_ids", [])
+    return ids
+
+
+def commit_file(inbox: Store, outbox: Store, summary: FileSummary) -> FileSummary:
+    """Write the manifest (the batch now exists), take the source out of the inbox, release the claim."""
+    if not summary.pending:
+        return summary
+    body = outbox.read(pending_key(summary.batch_id))
+    outbox.write(manifest_key(summary.batch_id), body)
+    sync = getattr(outbox, "sync", None)
+    if sync is not None:
+        sync(manifest_key(summary.batch_id))
+    outbox.delete(pending_key(summary.batch_id))
+    inbox.delete(summary.name)
+    release(outbox, summary.batch_id)
+    summary.pending = False
+    return summary
 
 
 def _already(inbox: Store, outbox: Store, name: str, batch_id: str, data: bytes) -> FileSummary:
@@ -143,25 +206,18 @@ def _already(inbox: Store, outbox: Store, name: str, batch_id: str, data: bytes)
     return FileSummary(name, batch_id, "already-processed")
 
 
-def _process(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings, known: dict[str, str],
-             data: bytes, batch_id: str, sha: str) -> FileSummary:
+def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, known: dict[str, str],
+                 data: bytes, batch_id: str, sha: str) -> FileSummary:
     base = f"{BATCHES}{batch_id}/"
-    source_key = f"{base}source/{PurePosixPath(name).name}"
     outcome = check_bytes(data, name, as_of, settings.limits, known)
     docs = outputs.request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
     outbox.write_many([(f"{base}requests/{rid}.json", body) for rid, body in docs])
     outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
     outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
     outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
-    outbox.write(source_key, data)
+    outbox.write(f"{base}source/{PurePosixPath(name).name}", data)
     outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from)))
     request_ids = [rid for rid, _ in docs]
-    outbox.write(manifest_key(batch_id), outputs.manifest(outcome, batch_id, sha, len(data), as_of, request_ids))
-    sync = getattr(outbox, "sync", None)
-    if sync is not None:
-        sync(manifest_key(batch_id))
-    inbox.delete(name)
-    for rid in request_ids:
-        known.setdefault(rid, batch_id)
+    outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, sha, len(data), as_of, request_ids))
     counts = outcome.counts() if outcome.status == "processed" else {}
-    return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), **counts)
+    return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

@@ -35,6 +35,10 @@ class Settings:
     """COC_SMTP_SECURITY: none, starttls or ssl."""
     mail_from: str = "coc-intake@localhost"
     """COC_MAIL_FROM: the sender address of confirmations."""
+    schedule_cron: str = "0 2 * * *"
+    """COC_SCHEDULE_CRON: when `coc serve` runs the nightly intake."""
+    schedule_timezone: str = "America/New_York"
+    """COC_SCHEDULE_TIMEZONE: the time zone of the schedule."""
     claim_ttl_seconds: float = 6 * 3600
     """COC_CLAIM_TTL_SECONDS: after this long a run's claim on a file is taken to be abandoned."""
     limits: Limits = field(default_factory=Limits)
@@ -44,7 +48,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name in ("inbox", "outbox", "smtp_host", "smtp_user", "smtp_password", "smtp_security", "mail_from"):
+        for name in ("inbox", "outbox", "smtp_host", "smtp_user", "smtp_password", "smtp_security", "mail_from",
+                     "schedule_cron", "schedule_timezone"):
             if env.get(f"COC_{name.upper()}"):
                 values[name] = env[f"COC_{name.upper()}"]
         if env.get("COC_SMTP_PORT"):

@@ -1,4 +1,10 @@
-"""The nightly intake flow: list the inbox, process each file in isolation, deliver the confirmations."""
+"""The nightly intake: list the inbox, process each file in isolation, commit in order of name, deliver mail.
+
+Thin orchestration over ``coc_intake``: tasks pass names, URIs and small summaries, never DataFrames. Each file is a
+flow run named after the file (``intake-file``), so the UI reads like an intake log. With ``workers`` > 1 or a Dask
+address the files are prepared in parallel and committed in order of name, so the outbox is the one a serial run
+would write (a file whose requests an earlier file of the same run already made is prepared again).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,22 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.tasks import Task, exponential_backoff
 
 from coc_intake import intake, mail, redact
+from coc_intake.errors import TransientError
+from coc_intake.intake import FileSummary
+from coc_intake.outputs import manifest_key
 from coc_intake.settings import Settings
 from coc_intake.stores import open_store
 
 #: Set by the CLI to follow progress in the same process (file summaries as they finish).
 progress: Callable[[str, dict[str, Any]], None] | None = None
-
-_known: dict[str, dict[str, str]] = {}
-
-
-def _registry(outbox_uri: str) -> dict[str, str]:
-    """Request IDs of committed batches, loaded once per run and kept up to date by each batch."""
-    if outbox_uri not in _known:
-        _known[outbox_uri] = intake.known_requests(open_store(outbox_uri))
-    return _known[outbox_uri]
 
 
 def _emit(event: str, data: dict[str, Any]) -> None:
@@ -31,19 +35,77 @@ def _emit(event: str, data: dict[str, Any]) -> None:
         progress(event, data)
 
 
-@task(cache_policy=NONE, task_run_name="list {inbox_uri}")
+def _transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry store and mail outages; a problem in the data never gets better by trying again."""
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+_BACKOFF = exponential_backoff(backoff_factor=2)
+
+
+@task(cache_policy=NONE, task_run_name="list {inbox_uri}", retries=3, retry_delay_seconds=_BACKOFF,
+      retry_condition_fn=_transient_only)
 def list_inbox(inbox_uri: str) -> list[str]:
     return intake.list_inbox(open_store(inbox_uri))
 
 
-@task(cache_policy=NONE, task_run_name="intake {name}")
-def process_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date) -> dict[str, Any]:
-    settings = Settings.from_env()
-    summary = intake.process_file(open_store(inbox_uri), open_store(outbox_uri), name, as_of, settings,
-                                  _registry(outbox_uri))
-    get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", summary.name,
-                          summary.result, summary.rows, summary.approved, summary.referred, summary.rejected)
+@task(cache_policy=NONE, task_run_name="known requests", retries=3, retry_delay_seconds=_BACKOFF,
+      retry_condition_fn=_transient_only)
+def load_known(outbox_uri: str) -> dict[str, str]:
+    return intake.known_requests(open_store(outbox_uri))
+
+
+@task(cache_policy=NONE, task_run_name="prepare {name}", retries=3, retry_delay_seconds=_BACKOFF,
+      retry_condition_fn=_transient_only)
+def prepare(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: dict[str, str]) -> dict[str, Any]:
+    summary = intake.prepare_file(open_store(inbox_uri), open_store(outbox_uri), name, as_of, Settings.from_env(),
+                                  known)
     return summary.as_dict()
+
+
+@task(cache_policy=NONE, task_run_name="commit {summary[name]}", retries=3, retry_delay_seconds=_BACKOFF,
+      retry_condition_fn=_transient_only)
+def commit(inbox_uri: str, outbox_uri: str, summary: dict[str, Any], as_of: dt.date,
+           known: dict[str, str]) -> dict[str, Any]:
+    """Commit a prepared batch, first preparing it again if an earlier file of this run made its requests."""
+    inbox, outbox = open_store(inbox_uri), open_store(outbox_uri)
+    s = FileSummary.from_dict(summary)
+    if s.pending and any(rid in known for rid in intake.pending_request_ids(outbox, s)):
+        s = intake.redo_file(inbox, outbox, s, as_of, Settings.from_env(), known)
+    s = intake.commit_file(inbox, outbox, s)
+    for rid in intake.pending_request_ids(outbox, s):
+        known.setdefault(rid, s.batch_id)
+    return s.as_dict()
+
+
+def _publish(outbox_uri: str, summary: dict[str, Any]) -> None:
+    """The batch's table artifact: counts and top error codes, no personal data."""
+    if summary["result"] not in ("processed", "rejected-file"):
+        return
+    doc = orjson.loads(open_store(outbox_uri).read(manifest_key(summary["batch_id"])))
+    top = sorted(doc["error_counts"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    table = [{"measure": k, "value": doc[k]} for k in ("status", "rows", "approved", "referred", "rejected")]
+    table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
+    create_table_artifact(key=f"batch-{summary['batch_id']}", table=table,
+                          description=f"Intake of {doc['source_name']} as of {doc['as_of']}")
+
+
+@flow(name="intake-file", flow_run_name="{name}", validate_parameters=False)
+def intake_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: dict[str, str]) -> dict[str, Any]:
+    """One file, serially: prepare, commit, publish."""
+    summary = prepare(inbox_uri, outbox_uri, name, as_of, known)
+    summary = commit(inbox_uri, outbox_uri, summary, as_of, known)
+    _publish(outbox_uri, summary)
+    assert isinstance(summary, dict)
+    get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary["result"],
+                          summary["rows"], summary["approved"], summary["referred"], summary["rejected"])
+    return summary
 
 
 @task(cache_policy=NONE, task_run_name="deliver confirmations")
@@ -53,30 +115,67 @@ def deliver_mail(outbox_uri: str) -> dict[str, Any]:
             "errors": [redact.redact(e) for e in result.errors]}
 
 
+def _failure(name: str, exc: BaseException) -> dict[str, str]:
+    reason = redact.redact(f"{type(exc).__name__}: {exc}")
+    get_run_logger().error("%s could not be processed and stays in the inbox: %s", name, reason)
+    _emit("failed", {"name": name, "error": reason})
+    return {"name": name, "error": reason}
+
+
+def _serial(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: dict[str, str],
+            files: list[dict[str, Any]], failures: list[dict[str, str]]) -> None:
+    for name in names:
+        try:
+            summary = intake_file(inbox_uri, outbox_uri, name, as_of, known)
+        except Exception as exc:
+            failures.append(_failure(name, exc))
+            continue
+        files.append(summary)
+        _emit("file", summary)
+
+
+def _parallel(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: dict[str, str],
+              files: list[dict[str, Any]], failures: list[dict[str, str]]) -> None:
+    futures = [prepare.submit(inbox_uri, outbox_uri, name, as_of, dict(known)) for name in names]
+    for name, future in zip(names, futures, strict=True):  # commit in order of name
+        try:
+            summary = commit(inbox_uri, outbox_uri, future.result(), as_of, known)
+            _publish(outbox_uri, summary)
+        except Exception as exc:
+            failures.append(_failure(name, exc))
+            continue
+        files.append(summary)
+        _emit("file", summary)
+
+
+def _markdown(as_of: dt.date, files: list[dict[str, Any]], failures: list[dict[str, str]],
+              mail_result: dict[str, Any]) -> str:
+    totals = {k: sum(int(f[k]) for f in files) for k in ("rows", "approved", "referred", "rejected")}
+    lines = [f"# Nightly intake, as of {as_of.isoformat()}", "",
+             f"{len(files)} files, {len(failures)} failed; {totals['rows']:,} rows: {totals['approved']:,} approved, "
+             f"{totals['referred']:,} referred, {totals['rejected']:,} rejected.", "",
+             "| file | result | rows | approved | referred | rejected | batch |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {f['name']} | {f['result']} | {f['rows']} | {f['approved']} | {f['referred']} | {f['rejected']} "
+              f"| {f['batch_id']} |" for f in files]
+    lines += [f"| {f['name']} | **failed** (left in the inbox): {f['error']} | | | | | |" for f in failures]
+    lines += ["", f"Confirmations: {mail_result['sent']} sent, {mail_result['written']} written, "
+              f"{mail_result['failed']} kept for the next run."]
+    return "\n".join(lines)
+
+
 @flow(name="nightly-intake", flow_run_name="intake {as_of}", validate_parameters=False)
-def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date) -> dict[str, Any]:
+def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None,
+                   parallel: bool = False) -> dict[str, Any]:
     """One intake over every file waiting. A file that fails stays in the inbox; the others go on."""
     redact.install("prefect", "prefect.flow_runs", "prefect.task_runs")
-    logger = get_run_logger()
-    _known.pop(outbox_uri, None)
+    day = as_of or dt.date.today()
     names = list_inbox(inbox_uri)
     _emit("files", {"names": names})
+    known = load_known(outbox_uri)
     files: list[dict[str, Any]] = []
     failures: list[dict[str, str]] = []
-    for name in names:
-        state = process_file(inbox_uri, outbox_uri, name, as_of, return_state=True)
-        if state.is_completed():
-            summary = state.result()
-            files.append(summary)
-            _emit("file", summary)
-        else:
-            reason = redact.redact(str(state.message or state.type))
-            try:
-                state.result()
-            except Exception as exc:  # the task's own exception says what went wrong
-                reason = redact.redact(f"{type(exc).__name__}: {exc}")
-            logger.error("%s could not be processed and stays in the inbox: %s", name, reason)
-            failures.append({"name": name, "error": reason})
-            _emit("failed", {"name": name, "error": reason})
+    (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, files, failures)
     mail_result = deliver_mail(outbox_uri)
-    return {"as_of": as_of.isoformat(), "files": files, "failures": failures, "mail": mail_result}
+    create_markdown_artifact(key="nightly-intake-summary", markdown=_markdown(day, files, failures, mail_result),
+                             description=f"Nightly intake as of {day.isoformat()}")
+    return {"as_of": day.isoformat(), "files": files, "failures": failures, "mail": mail_result}
