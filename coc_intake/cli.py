@@ -162,7 +162,7 @@ def _intake_flow(workers: int, dask_address: str | None) -> Any:
     from flows import intake as intake_flow
 
     if dask_address:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner
 
         return intake_flow.nightly_intake.with_options(
             task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
