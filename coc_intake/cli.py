@@ -66,10 +66,10 @@ def validate(
     if not file.is_file():
         raise _fail(f"{file} does not exist or is not a file. Give the path of an .xlsx or .csv workbook.")
     from coc_intake.errors import ConfigError
-    from coc_intake.limits import Limits
+    from coc_intake.settings import Settings
 
     try:
-        limits = Limits.from_env()
+        limits = Settings.from_env().limits
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     outcome = check_bytes(file.read_bytes(), file.name, day, limits)

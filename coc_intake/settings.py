@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from coc_intake.errors import ConfigError
@@ -46,22 +47,46 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+        """Defaults, then the optional TOML file (``COC_CONFIG``, else ``coc.toml`` in the project), then
+        ``COC_<NAME>`` environment variables. Names in the file are the settings' own (``smtp_host``)."""
+        env = dict(os.environ if environ is None else environ)
+        merged: dict[str, object] = dict(_config_file(env))
+        merged.update({k[4:].lower(): v for k, v in env.items() if k.startswith("COC_") and v != ""})
         values: dict[str, object] = {}
-        for name in ("inbox", "outbox", "smtp_host", "smtp_user", "smtp_password", "smtp_security", "mail_from",
-                     "schedule_cron", "schedule_timezone"):
-            if env.get(f"COC_{name.upper()}"):
-                values[name] = env[f"COC_{name.upper()}"]
-        if env.get("COC_SMTP_PORT"):
-            try:
-                values["smtp_port"] = int(env["COC_SMTP_PORT"])
-            except ValueError:
-                raise ConfigError(f"COC_SMTP_PORT={env['COC_SMTP_PORT']!r} is not a port number.") from None
-        if env.get("COC_CLAIM_TTL_SECONDS"):
-            try:
-                values["claim_ttl_seconds"] = float(env["COC_CLAIM_TTL_SECONDS"])
-            except ValueError:
-                raise ConfigError("COC_CLAIM_TTL_SECONDS must be a number of seconds.") from None
+        for f in fields(cls):
+            if f.name == "limits" or f.name not in merged:
+                continue
+            values[f.name] = _convert(f.name, merged[f.name], f.type)
         if values.get("smtp_security", "none") not in ("none", "starttls", "ssl"):
-            raise ConfigError("COC_SMTP_SECURITY must be none, starttls or ssl.")
-        return cls(limits=Limits.from_env(dict(env)), **values)  # type: ignore[arg-type]
+            raise ConfigError("smtp_security (COC_SMTP_SECURITY) must be none, starttls or ssl.")
+        limit_env = {f"COC_{k.upper()}": str(v) for k, v in merged.items() if k.startswith("max_")}
+        return cls(limits=Limits.from_env(limit_env), **values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, value: object, annotation: object) -> object:
+    kind = str(annotation)
+    try:
+        if "int" in kind:
+            return int(str(value))
+        if "float" in kind:
+            return float(str(value))
+    except ValueError:
+        raise ConfigError(f"{name} (COC_{name.upper()}) = {value!r} is not a number.") from None
+    return str(value)
+
+
+def _config_file(env: Mapping[str, str]) -> dict[str, object]:
+    path = Path(env["COC_CONFIG"]) if env.get("COC_CONFIG") else project_root() / "coc.toml"
+    if not path.is_file():
+        if env.get("COC_CONFIG"):
+            raise ConfigError(f"COC_CONFIG names {path}, which does not exist.")
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    known = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}; the settings are {', '.join(sorted(known))}.")
+    return data
