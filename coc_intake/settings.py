@@ -88,5 +88,6 @@ def _config_file(env: Mapping[str, str]) -> dict[str, object]:
     known = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown settings {', '.join(unknown)}; the settings are {', '.join(sorted(known))}.")
+        raise ConfigError(
+            f"{path}: unknown settings {', '.join(unknown)}; the settings are {', '.join(sorted(known))}.")
     return data

@@ -31,7 +31,7 @@ def test_a_config_file_sets_values_and_the_environment_wins(tmp_path: Path) -> N
 def test_an_unknown_setting_in_the_file_is_an_error_that_lists_the_settings(tmp_path: Path) -> None:
     config = tmp_path / "coc.toml"
     config.write_text('smtp_hots = "typo"\n')
-    with pytest.raises(ConfigError, match="smtp_hots.*smtp_host"):
+    with pytest.raises(ConfigError, match=r"smtp_hots.*smtp_host"):
         Settings.from_env({"COC_CONFIG": str(config)})
 
 
