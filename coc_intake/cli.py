@@ -200,6 +200,8 @@ def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
 @app.command()
 def serve(
     name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly",
+    workers: Annotated[int, typer.Option(min=1, help="Prepare files in N processes on this machine.")] = 1,
+    dask_address: Annotated[str | None, typer.Option(help="Prepare files on this Dask cluster.")] = None,
 ) -> None:
     """Serve the nightly intake as a deployment on its cron schedule (needs a Prefect server: PREFECT_API_URL)."""
     import os
@@ -217,14 +219,13 @@ def serve(
     from prefect.schedules import Cron
 
     import flows  # noqa: F401 - configures Prefect before it is imported
-    from flows import intake as intake_flow
-
     err.print(f"Serving nightly-intake/{name}: '{settings.schedule_cron}' ({settings.schedule_timezone}), "
               f"{settings.inbox} → {settings.outbox}. Stop with Ctrl-C.")
-    intake_flow.nightly_intake.serve(
+    _intake_flow(workers, dask_address).serve(
         name=name,
         schedule=Cron(settings.schedule_cron, timezone=settings.schedule_timezone),
-        parameters={"inbox_uri": settings.inbox, "outbox_uri": settings.outbox},
+        parameters={"inbox_uri": settings.inbox, "outbox_uri": settings.outbox,
+                    "parallel": workers > 1 or dask_address is not None},
     )
 
 
