@@ -157,5 +157,38 @@ def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.
         "error_counts": error_counts,
         "file_errors": records,
         "request_ids": sorted(request_ids),
+        "breakdown": _breakdown(outcome),
     }
     return orjson.dumps(doc, option=JSON_OPTIONS)
+
+
+def _status_counts(frame: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
+    table = pd.crosstab(key, frame["status"])
+    out = []
+    for value, counts in table.iterrows():
+        entry: dict[str, Any] = {"key": str(value)}
+        entry.update({s: int(counts.get(s, 0)) for s in ("approved", "referred", "rejected")})
+        entry["rows"] = entry["approved"] + entry["referred"] + entry["rejected"]
+        out.append(entry)
+    return sorted(out, key=lambda e: e["key"])
+
+
+def _breakdown(outcome: Outcome) -> dict[str, Any]:
+    """Rows by status per employer and per host country, and the fields of rejecting findings: what the analysts'
+    report needs beyond the counts, without personal data (an EIN identifies a business, not a person)."""
+    if outcome.values is None or outcome.rows.empty:
+        return {"employers": [], "host_countries": [], "rejecting_fields": {}}
+    v = outcome.values
+    rows = outcome.rows
+    ein = v["employer_ein"].fillna("").astype(str)
+    names = v["employer_name"].fillna("").astype(str)
+    employers = []
+    for e in _status_counts(rows, ein + "|" + names):
+        number, _, name = e.pop("key").partition("|")
+        employers.append({"ein": number, "name": name, **e})
+    host = v["host_country"].fillna("").astype(str)
+    countries = [{"country": c.pop("key"), **c} for c in _status_counts(rows, host)]
+    f = outcome.findings
+    errors = f[f["severity"].eq("error") & f["field"].notna() & f["scope"].eq("cell")]
+    fields_count = {str(k): int(n) for k, n in sorted(errors["field"].value_counts().items())}
+    return {"employers": employers, "host_countries": countries, "rejecting_fields": fields_count}
