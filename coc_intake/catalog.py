@@ -131,6 +131,50 @@ _CODES = [
          "column as text to keep them."),
 ]
 
+#: What each code means in a few words, for reports that count problems rather than show one.
+TITLES: dict[str, str] = {
+    "unreadable-file": "file could not be read (damaged, encrypted or crafted)",
+    "unsupported-format": "not an .xlsx or .csv file (macros, .xls, .xlsb …)",
+    "file-too-large": "file over the intake's size limits",
+    "empty-file": "no assignment rows",
+    "no-header-row": "no recognizable header row",
+    "missing-column": "a required column is missing",
+    "duplicate-column": "two columns for the same field",
+    "unknown-column": "a column that is not a template field",
+    "assumed-column": "a misspelt header was matched",
+    "outdated-template": "an older edition of the template",
+    "missing-value": "a required value is blank",
+    "invalid-ssn": "SSN not valid",
+    "invalid-ein": "EIN not valid",
+    "invalid-date": "not a date in an accepted form",
+    "invalid-country": "not a country",
+    "invalid-email": "not an e-mail address",
+    "invalid-value": "not one of the allowed values",
+    "invalid-name": "not a valid name",
+    "invalid-zip": "ZIP code not valid",
+    "no-agreement": "host country has no agreement in force",
+    "not-abroad": "host is the United States or a U.S. territory",
+    "end-before-start": "assignment ends before it starts",
+    "start-before-hire": "assignment starts before the date of hire",
+    "implausible-birth-date": "worker younger than 14 or older than 100",
+    "before-agreement-in-force": "assignment starts before the agreement came into force",
+    "missing-3121l-agreement": "foreign affiliate without a Section 3121(l) agreement date",
+    "3121l-after-start": "Section 3121(l) agreement dated after the start",
+    "not-us-covered": "worker not covered by U.S. Social Security",
+    "not-covered-by-agreement": "the agreement does not cover this worker",
+    "health-insurance-required": "France without health insurance",
+    "duplicate-row": "the same assignment twice in the file",
+    "duplicate-request": "already requested in an earlier file",
+    "exceeds-detachment-limit": "longer than the agreement's limit",
+    "italy-election-required": "Italian citizen must elect coverage",
+    "self-employed-review": "self-employment rule needs a specialist",
+    "retroactive-request": "assignment already started",
+    "far-future-start": "assignment starts more than 12 months ahead",
+    "ssn-zeros-restored": "SSN had lost leading zeros",
+    "ein-zeros-restored": "EIN had lost its leading zero",
+    "zip-zeros-restored": "ZIP code had lost leading zeros",
+}
+
 CATALOG: dict[str, Code] = {c.code: c for c in _CODES}
 REFERRAL_CODES: frozenset[str] = frozenset(c.code for c in _CODES if c.kind == "referral")
 FILE_CODES: frozenset[str] = frozenset(c.code for c in _CODES if c.kind in ("file", "header"))

@@ -198,6 +198,40 @@ def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
 
 
 @app.command()
+def report(
+    outbox: Annotated[str | None, typer.Option(help="Folder or s3://bucket/prefix of the batches.")] = None,
+    since: Annotated[str | None, typer.Option(help="First as-of date to include (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last as-of date to include (YYYY-MM-DD).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the report files (default: the "
+                                                                "outbox's reports/).")] = None,
+) -> None:
+    """The analysts' rejection report over the committed batches: an .xlsx with charts and an HTML page."""
+    from coc_intake import report as reports
+    from coc_intake.errors import ConfigError
+    from coc_intake.report_render import render_html, render_xlsx
+    from coc_intake.settings import Settings
+    from coc_intake.store import LocalStore
+    from coc_intake.stores import open_store
+
+    first = _as_of(since) if since else None
+    last = _as_of(until) if until else None
+    if first and last and first > last:
+        raise _fail(f"--since {first} is after --until {last}; swap them.")
+    try:
+        source = open_store(outbox or Settings.from_env().outbox)
+        data = reports.build(reports.load_manifests(source), first, last)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    target = LocalStore(out_dir) if out_dir else source
+    prefix = "" if out_dir else "reports/"
+    stem = f"rejections-{data.since or 'none'}-to-{data.until or 'none'}"
+    target.write(f"{prefix}{stem}.xlsx", render_xlsx(data))
+    target.write(f"{prefix}{stem}.html", render_html(data).encode("utf-8"))
+    out.print(reports.headline_markdown(data))
+    out.print(f"Wrote {target.describe(prefix + stem)}.xlsx and .html")
+
+
+@app.command()
 def serve(
     name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly",
     workers: Annotated[int, typer.Option(min=1, help="Prepare files in N processes on this machine.")] = 1,
