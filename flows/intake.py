@@ -19,7 +19,7 @@ from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task, exponential_backoff
 
-from coc_intake import intake, mail, redact
+from coc_intake import intake, mail, redact, report
 from coc_intake.errors import TransientError
 from coc_intake.intake import FileSummary
 from coc_intake.outputs import manifest_key
@@ -115,6 +115,16 @@ def deliver_mail(outbox_uri: str) -> dict[str, Any]:
             "errors": [redact.redact(e) for e in result.errors]}
 
 
+@task(cache_policy=NONE, task_run_name="rejections headline")
+def headline(outbox_uri: str, day: dt.date) -> str:
+    """The analysts' headline numbers for the night (the batches as of ``day``), as a markdown artifact."""
+    data = report.build(report.load_manifests(open_store(outbox_uri)), day, day)
+    text = report.headline_markdown(data)
+    create_markdown_artifact(key="rejections-headline", markdown=text,
+                             description=f"Rejections in the batches as of {day.isoformat()}")
+    return text
+
+
 def _failure(name: str, exc: BaseException) -> dict[str, str]:
     reason = redact.redact(f"{type(exc).__name__}: {exc}")
     get_run_logger().error("%s could not be processed and stays in the inbox: %s", name, reason)
@@ -178,4 +188,5 @@ def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None
     mail_result = deliver_mail(outbox_uri)
     create_markdown_artifact(key="nightly-intake-summary", markdown=_markdown(day, files, failures, mail_result),
                              description=f"Nightly intake as of {day.isoformat()}")
+    headline(outbox_uri, day)
     return {"as_of": day.isoformat(), "files": files, "failures": failures, "mail": mail_result}
