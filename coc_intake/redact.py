@@ -21,7 +21,22 @@ class RedactingFilter(logging.Filter):
         masked = redact(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # A traceback ends with the exception's message, which may quote a cell: keep only its masked text.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
+
+
+class SanitizedError(Exception):
+    """An unexpected failure, its message masked and its cause dropped, so that run state and tracebacks stored
+    by an orchestrator never carry personal data from the original exception."""
+
+
+def sanitize(exc: BaseException) -> SanitizedError:
+    return SanitizedError(redact(f"{type(exc).__name__}: {exc}"))
 
 
 def install(*logger_names: str) -> None:

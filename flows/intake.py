@@ -9,8 +9,9 @@ would write (a file whose requests an earlier file of the same run already made 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from prefect import flow, get_run_logger, task
@@ -35,6 +36,25 @@ def _emit(event: str, data: dict[str, Any]) -> None:
         progress(event, data)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _masked(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a task body so that what Prefect stores of a failure (state message, traceback) has no full SSN."""
+
+    @functools.wraps(fn)
+    def body(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except TransientError as exc:
+            raise TransientError(redact.redact(str(exc))) from None
+        except Exception as exc:
+            raise redact.sanitize(exc) from None
+
+    return body
+
+
 def _transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry store and mail outages; a problem in the data never gets better by trying again."""
     try:
@@ -51,18 +71,21 @@ _BACKOFF = exponential_backoff(backoff_factor=2)
 
 @task(cache_policy=NONE, task_run_name="list {inbox_uri}", retries=3, retry_delay_seconds=_BACKOFF,
       retry_condition_fn=_transient_only)
+@_masked
 def list_inbox(inbox_uri: str) -> list[str]:
     return intake.list_inbox(open_store(inbox_uri))
 
 
 @task(cache_policy=NONE, task_run_name="known requests", retries=3, retry_delay_seconds=_BACKOFF,
       retry_condition_fn=_transient_only)
+@_masked
 def load_known(outbox_uri: str) -> dict[str, str]:
     return intake.known_requests(open_store(outbox_uri))
 
 
 @task(cache_policy=NONE, task_run_name="prepare {name}", retries=3, retry_delay_seconds=_BACKOFF,
       retry_condition_fn=_transient_only)
+@_masked
 def prepare(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: dict[str, str]) -> dict[str, Any]:
     summary = intake.prepare_file(open_store(inbox_uri), open_store(outbox_uri), name, as_of, Settings.from_env(),
                                   known)
@@ -71,6 +94,7 @@ def prepare(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: d
 
 @task(cache_policy=NONE, task_run_name="commit {summary[name]}", retries=3, retry_delay_seconds=_BACKOFF,
       retry_condition_fn=_transient_only)
+@_masked
 def commit(inbox_uri: str, outbox_uri: str, summary: dict[str, Any], as_of: dt.date,
            known: dict[str, str]) -> dict[str, Any]:
     """Commit a prepared batch, first preparing it again if an earlier file of this run made its requests."""
@@ -109,6 +133,7 @@ def intake_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, know
 
 
 @task(cache_policy=NONE, task_run_name="deliver confirmations")
+@_masked
 def deliver_mail(outbox_uri: str) -> dict[str, Any]:
     result = mail.deliver(open_store(outbox_uri), Settings.from_env())
     return {"sent": result.sent, "written": result.written, "failed": result.failed, "already": result.already,
@@ -116,6 +141,7 @@ def deliver_mail(outbox_uri: str) -> dict[str, Any]:
 
 
 @task(cache_policy=NONE, task_run_name="rejections headline")
+@_masked
 def headline(outbox_uri: str, day: dt.date) -> str:
     """The analysts' headline numbers for the night (the batches as of ``day``), as a markdown artifact."""
     data = report.build(report.load_manifests(open_store(outbox_uri)), day, day)

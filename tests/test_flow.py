@@ -1,0 +1,376 @@
+"""The nightly intake flow (SPEC §1, §5, §6 ``coc run``, §7) under Prefect's test harness.
+
+Every test calls ``flows.intake.nightly_intake(inbox, outbox, as_of)`` (or ``coc run``) for real, inside the
+session-scoped ``prefect_harness``. Flow calls cost seconds each, so the runs are shared by module-scoped fixtures
+where the tests only read their results.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from tests.builders import AS_OF
+
+DAY = dt.date.fromisoformat(AS_OF)
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".xlsx", ".csv"))
+FAILING = "globex-payroll-export.csv"
+#: A full SSN of the failing file (Élise Côté's), carried by the injected exception's message.
+LEAKY_SSN = "234-12-5678"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def input_ssns() -> set[str]:
+    """Every SSN typed in the example files, as typed."""
+    found: set[str] = set()
+    for name in EXAMPLE_NAMES:
+        path = EXAMPLES / name
+        if path.suffix == ".csv":
+            rows = list(csv.reader(io.StringIO(path.read_text(encoding="cp1252")), delimiter=";"))
+        else:
+            ws = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+            rows = [[("" if v is None else str(v)) for v in r] for r in ws.iter_rows(values_only=True)]
+        header_at = next(i for i, r in enumerate(rows) if any(c in ("SSN", "Social Security number") for c in r))
+        col = next(j for j, c in enumerate(rows[header_at]) if c in ("SSN", "Social Security number"))
+        found |= {r[col] for r in rows[header_at + 1:] if len(r) > col and r[col]}
+    assert len(found) >= 20
+    return found
+
+
+def ssn_forms(ssns: set[str]) -> set[str]:
+    forms: set[str] = set()
+    for typed in ssns:
+        d = re.sub(r"\D", "", typed).zfill(9)
+        forms |= {typed, d, f"{d[:3]}-{d[3:5]}-{d[5:]}", f"{d[:3]} {d[3:5]} {d[5:]}"}
+    return forms
+
+
+SSN_FORMS = ssn_forms(input_ssns())
+
+
+def full_ssns_in(text: str) -> list[str]:
+    return sorted(form for form in SSN_FORMS if form in text)
+
+
+class Collect(logging.Handler):
+    """Like caplog, for module-scoped fixtures: every record that reaches the root logger, formatted with its
+    traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(level=0)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def fresh_stores(root: Path, names: list[str] = EXAMPLE_NAMES) -> tuple[Path, Path]:
+    inbox, outbox = root / "inbox", root / "outbox"
+    inbox.mkdir(parents=True)
+    for name in names:
+        shutil.copy(EXAMPLES / name, inbox / name)
+    return inbox, outbox
+
+
+def run_flow(inbox: Path, outbox: Path, day: dt.date = DAY) -> dict[str, Any]:
+    from flows.intake import nightly_intake
+
+    result: dict[str, Any] = nightly_intake(str(inbox), str(outbox), day)
+    return result
+
+
+def fail_for(name: str, message: str) -> Any:
+    """A stand-in for ``coc_intake.intake.check_bytes`` that raises for one file name only."""
+    from coc_intake.engine import check_bytes as real
+
+    def check_bytes(data: bytes, file_name: str, *args: Any, **kwargs: Any) -> Any:
+        if file_name == name:
+            raise RuntimeError(message)
+        return real(data, file_name, *args, **kwargs)
+
+    return check_bytes
+
+
+@pytest.fixture(scope="module")
+def no_smtp() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("COC_SMTP_HOST", raising=False)
+        yield
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# one intake over the examples
+
+
+class Run:
+    def __init__(self, inbox: Path, outbox: Path, result: dict[str, Any], logs: str, flow_run_id: Any = None) -> None:
+        self.inbox, self.outbox, self.result, self.logs = inbox, outbox, result, logs
+        self.flow_run_id = flow_run_id
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness: None, no_smtp: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    inbox, outbox = fresh_stores(tmp_path_factory.mktemp("first"))
+    collect = Collect()
+    root = logging.getLogger()
+    root.addHandler(collect)
+    try:
+        result = run_flow(inbox, outbox)
+    finally:
+        root.removeHandler(collect)
+    return Run(inbox, outbox, result, collect.text)
+
+
+def test_every_example_file_becomes_a_committed_batch_and_leaves_the_inbox(first_run: Run) -> None:
+    result = first_run.result
+    assert result["failures"] == []
+    assert result["as_of"] == AS_OF
+    assert sorted(f["name"] for f in result["files"]) == EXAMPLE_NAMES
+    assert list(first_run.inbox.iterdir()) == []
+    for f in result["files"]:
+        assert f["result"] == "processed"
+        batch = first_run.outbox / "batches" / f["batch_id"]
+        assert (batch / "manifest.json").is_file()
+        assert (batch / "source" / f["name"]).read_bytes() == (EXAMPLES / f["name"]).read_bytes()
+
+
+def test_the_returned_counts_of_each_file_match_its_manifest(first_run: Run) -> None:
+    for f in first_run.result["files"]:
+        manifest = json.loads((first_run.outbox / "batches" / f["batch_id"] / "manifest.json").read_bytes())
+        assert manifest["source_name"] == f["name"]
+        assert manifest["batch_id"] == f["batch_id"]
+        assert manifest["status"] == f["result"]
+        assert manifest["as_of"] == AS_OF
+        for key in ("rows", "approved", "referred", "rejected"):
+            assert f[key] == manifest[key], (f["name"], key)
+        assert f["requests"] == len(manifest["request_ids"])
+        assert f["rows"] == f["approved"] + f["referred"] + f["rejected"] > 0
+
+
+def test_without_smtp_the_confirmations_are_written_under_outbox_mail(first_run: Run) -> None:
+    mail = first_run.result["mail"]
+    written = sorted((first_run.outbox / "mail").glob("*.eml"))
+    assert mail["written"] == len(written) >= 1
+    assert mail["sent"] == 0 and mail["failed"] == 0 and mail["errors"] == []
+    assert list((first_run.outbox / "mail" / "queue").glob("*.eml")) == []
+    recipients = {re.search(rb"^To: (.+)$", p.read_bytes(), re.M).group(1).strip() for p in written}  # type: ignore[union-attr]
+    assert b"mobility@acme.example" in recipients
+
+
+def test_the_flow_returns_and_logs_no_full_ssn(first_run: Run) -> None:
+    assert "intake" in first_run.logs  # the per-file log lines were captured
+    for f in first_run.result["files"]:
+        assert f["name"] in first_run.logs
+    assert full_ssns_in(json.dumps(first_run.result)) == []
+    assert full_ssns_in(first_run.logs) == []
+
+
+def test_a_rerun_with_the_same_files_creates_nothing_new(
+        first_run: Run, prefect_harness: None, no_smtp: None, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    shutil.copytree(first_run.outbox, outbox)
+    inbox, _ = fresh_stores(tmp_path / "again")
+    before = snapshot(outbox)
+
+    result = run_flow(inbox, outbox)
+
+    assert result["failures"] == []
+    assert sorted(f["name"] for f in result["files"]) == EXAMPLE_NAMES
+    assert {f["result"] for f in result["files"]} == {"already-processed"}
+    assert {f["name"]: f["batch_id"] for f in result["files"]} == {
+        f["name"]: f["batch_id"] for f in first_run.result["files"]}
+    assert list(inbox.iterdir()) == []
+    assert (result["mail"]["sent"], result["mail"]["written"], result["mail"]["failed"]) == (0, 0, 0)
+    assert snapshot(outbox) == before
+
+
+def test_a_rerun_with_an_empty_inbox_creates_nothing(
+        first_run: Run, prefect_harness: None, no_smtp: None, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    shutil.copytree(first_run.outbox, outbox)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    before = snapshot(outbox)
+
+    result = run_flow(inbox, outbox)
+
+    assert result["files"] == [] and result["failures"] == []
+    assert (result["mail"]["sent"], result["mail"]["written"], result["mail"]["failed"]) == (0, 0, 0)
+    assert snapshot(outbox) == before
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# one file fails for a system reason
+
+
+@pytest.fixture(scope="module")
+def failed_run(prefect_harness: None, no_smtp: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    inbox, outbox = fresh_stores(tmp_path_factory.mktemp("failed"))
+    collect = Collect()
+    root = logging.getLogger()
+    with pytest.MonkeyPatch.context() as mp:
+        # an unexpected exception whose message quotes a cell, as a parser's might
+        mp.setattr("coc_intake.intake.check_bytes", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
+        root.addHandler(collect)
+        try:
+            from flows.intake import nightly_intake
+
+            state = nightly_intake(str(inbox), str(outbox), DAY, return_state=True)
+            result = state.result()
+        finally:
+            root.removeHandler(collect)
+    return Run(inbox, outbox, result, collect.text, state.state_details.flow_run_id)
+
+
+def test_one_file_failing_with_an_unexpected_exception_does_not_stop_the_others(failed_run: Run) -> None:
+    result = failed_run.result
+    others = [n for n in EXAMPLE_NAMES if n != FAILING]
+    assert sorted(f["name"] for f in result["files"]) == others
+    assert {f["result"] for f in result["files"]} == {"processed"}
+    for f in result["files"]:
+        assert (failed_run.outbox / "batches" / f["batch_id"] / "manifest.json").is_file()
+    assert result["mail"]["written"] >= 1  # the other files' confirmations still go out
+
+
+def test_the_failing_file_stays_in_the_inbox_uncommitted_and_is_reported_by_name(failed_run: Run) -> None:
+    from coc_intake.intake import batch_id_of
+
+    result = failed_run.result
+    assert [f["name"] for f in result["failures"]] == [FAILING]
+    assert "RuntimeError" in result["failures"][0]["error"] or "cannot convert" in result["failures"][0]["error"]
+    assert sorted(p.name for p in failed_run.inbox.iterdir()) == [FAILING]
+    assert (failed_run.inbox / FAILING).read_bytes() == (EXAMPLES / FAILING).read_bytes()
+    batch_id, _ = batch_id_of((EXAMPLES / FAILING).read_bytes())
+    assert not (failed_run.outbox / "batches" / batch_id / "manifest.json").exists()
+    assert FAILING in failed_run.logs
+
+
+def test_a_failure_is_reported_with_the_ssn_in_its_reason_masked(failed_run: Run) -> None:
+    assert failed_run.result["failures"], "the injected failure did not happen"
+    assert "***-**-5678" in failed_run.result["failures"][0]["error"]
+    assert full_ssns_in(json.dumps(failed_run.result)) == []
+
+
+def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(failed_run: Run) -> None:
+    """SPEC §7: Prefect run state and artifacts carry masked SSNs or none (here: what the API server stored)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    parent = failed_run.flow_run_id
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
+        ids = [parent, *(f.id for f in children)]
+        flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+    assert len(flow_runs) == 1 + len(EXAMPLE_NAMES) and task_runs and logs
+    failed = [r.name for r in flow_runs if r.state is not None and r.state.is_failed()]
+    failed += [r.name for r in task_runs if r.state is not None and r.state.is_failed()]
+    assert failed, "the failed file's runs are not in the API"
+    leaks = {
+        "flow run states": full_ssns_in(" ".join(f"{r.name}: {r.state and r.state.message}" for r in flow_runs)),
+        "task run states": full_ssns_in(" ".join(f"{r.name}: {r.state and r.state.message}" for r in task_runs)),
+        "stored logs": full_ssns_in("\n".join(entry.message for entry in logs)),
+        "artifacts": full_ssns_in(" ".join(f"{a.data} {a.description}" for a in artifacts)),
+    }
+    assert leaks == {"flow run states": [], "task run states": [], "stored logs": [], "artifacts": []}
+
+
+def test_a_failing_run_logs_no_full_ssn(
+        prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """SPEC §7: logs carry masked SSNs or none, even when an unexpected exception's message quotes one. Checked
+    through pytest's caplog: the records' messages and their formatted tracebacks, on a one-file run."""
+    inbox, outbox = fresh_stores(tmp_path, [FAILING])
+    monkeypatch.setattr("coc_intake.intake.check_bytes", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
+    caplog.set_level(logging.INFO)
+    result = run_flow(inbox, outbox)
+    assert [f["name"] for f in result["failures"]] == [FAILING]
+    assert any(FAILING in r.getMessage() for r in caplog.records)
+    assert full_ssns_in("\n".join(r.getMessage() for r in caplog.records)) == []
+    assert full_ssns_in(caplog.text) == []
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# coc run
+
+
+def table_cells(stdout: str, column: int) -> list[str]:
+    """The non-empty cells of one column of the Rich table's body, line by line."""
+    cells = []
+    for line in stdout.splitlines():
+        if line.startswith("│"):
+            cell = line.strip("│").split("│")[column].strip()
+            if cell:
+                cells.append(cell)
+    return cells
+
+
+def coc_run(inbox: Path, outbox: Path) -> Any:
+    from coc_intake.cli import app
+
+    return CliRunner().invoke(app, ["run", "--inbox", str(inbox), "--outbox", str(outbox), "--as-of", AS_OF])
+
+
+def test_coc_run_exits_0_and_prints_a_summary_row_per_file(
+        prefect_harness: None, no_smtp: None, tmp_path: Path) -> None:
+    inbox, outbox = fresh_stores(tmp_path)
+    result = coc_run(inbox, outbox)
+    assert result.exit_code == 0, result.output
+    files = "".join(table_cells(result.stdout, 0))  # Rich folds long names over several lines of the cell
+    results = table_cells(result.stdout, 1)
+    for name in EXAMPLE_NAMES:
+        assert name in files, name
+    assert results.count("processed") == len(EXAMPLE_NAMES)
+    assert list(inbox.iterdir()) == []
+    assert full_ssns_in(result.output) == []
+
+
+def test_coc_run_exits_1_when_a_file_fails_and_leaves_it_in_the_inbox(
+        prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = "initech-contractors.xlsx"
+    inbox, outbox = fresh_stores(tmp_path, [FAILING, other])
+    monkeypatch.setattr("coc_intake.intake.check_bytes", fail_for(FAILING, "disk on fire"))
+    result = coc_run(inbox, outbox)
+    assert result.exit_code == 1, result.output
+    assert FAILING in result.stdout and "disk on fire" in result.stdout
+    assert other in "".join(table_cells(result.stdout, 0))
+    assert sorted(p.name for p in inbox.iterdir()) == [FAILING]
+    assert len(list((outbox / "batches").glob("*/manifest.json"))) == 1
