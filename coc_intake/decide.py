@@ -19,8 +19,13 @@ APPROVED, REFERRED, REJECTED = "approved", "referred", "rejected"
 def request_id(sponsor: str, ssn: str, country: str, start: str) -> str:
     """``COC-<ISO2>-<10 of A-Z2-7>``: a pure function of the sponsor (EIN, or the SSN when self-employed), SSN,
     host country and start date."""
-    digest = hashlib.sha256(f"{sponsor}|{ssn}|{country}|{start}".encode()).digest()
-    return f"COC-{country}-{base64.b32encode(digest).decode()[:10]}"
+    return _id_from_key(f"{sponsor}|{ssn}|{country}|{start}", country)
+
+
+def _id_from_key(key: str, country: str) -> str:
+    digest = hashlib.sha256(key.encode()).digest()
+    # 7 bytes carry the 50 bits of 10 base32 characters (the same characters as encoding the whole digest).
+    return f"COC-{country}-{base64.b32encode(digest[:7]).decode()[:10]}"
 
 
 def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
@@ -65,17 +70,15 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     status = _statuses(out.frame(), values.index)
     duplicate_rows(values, status, out)
     status = _statuses(out.frame(), values.index)
-    countries = values["agreement"].map(
-        lambda c: agreements.all_agreements()[c].country if isinstance(c, str) else None
-    )
+    country_of = {code: a.country for code, a in agreements.all_agreements().items()}
+    countries = values["agreement"].map(country_of)
     sponsor = values["employer_ein"].where(values["worker_type"].ne("self-employed"), values["ssn"]).fillna("")
     start = values["assignment_start"].dt.strftime("%Y-%m-%d")
     accepted = status.ne(REJECTED)
     ids = pd.Series(None, index=values.index, dtype=object)
-    ids[accepted] = [
-        request_id(*parts)
-        for parts in zip(sponsor[accepted], values["ssn"][accepted], countries[accepted], start[accepted], strict=True)
-    ]
+    keys = (sponsor[accepted] + "|" + values["ssn"][accepted] + "|" + countries[accepted] + "|"
+            + start[accepted]).tolist()
+    ids[accepted] = [_id_from_key(k, c) for k, c in zip(keys, countries[accepted].tolist(), strict=True)]
     if known:
         again = ids[accepted & ids.isin(list(known))]
         if len(again):

@@ -67,12 +67,13 @@ def _rejected(name: str, exc: FileRejected) -> Outcome:
     return _file_outcome(name, [Finding(exc.code, "error", "file", str(exc))])
 
 
-def _locate(sources: list[SheetSource]) -> tuple[SheetSource, headers.HeaderMap] | None:
+def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | None:
+    """The sheet to read (loaded) and its header: ``Assignments``, else the first sheet with a header row."""
     for source in sources:
-        head = source.load(headers.HEADER_SEARCH_ROWS)
-        found = headers.detect(iter_rows(head))
+        grid = source.load(None)
+        found = headers.detect(iter_rows(grid, headers.HEADER_SEARCH_ROWS))
         if found is not None:
-            return source, found
+            return grid, found
         if source.name is not None and source.name.strip().casefold() == "assignments":
             return None  # the Assignments sheet is the one to use, header or not
     return None
@@ -108,8 +109,7 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
         located = _locate(sources)
         if located is None:
             return _file_outcome(name, [Finding("no-header-row", "error", "file", message("no-header-row"))])
-        source, header = located
-        grid = source.load(None)
+        grid, header = located
     except FileRejected as exc:
         return _rejected(name, exc)
     edition = grid.edition
@@ -119,12 +119,12 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
                                message("outdated-template", value=edition, edition=schemas.edition()),
                                value=edition))
     if any(f.severity == "error" for f in notices):
-        return _file_outcome(name, notices, source.name, header.row, edition)
+        return _file_outcome(name, notices, grid.sheet, header.row, edition)
     raw = _data_rows(grid, header)
     if raw.empty:
         return _file_outcome(
             name, [*notices, Finding("empty-file", "error", "file", message("empty-file", reason=" below the header"))],
-            source.name, header.row, edition)
+            grid.sheet, header.row, edition)
 
     letters = header.letters
     by_field = pd.DataFrame({key: raw[letter] for key, letter in letters.items()}, index=raw.index)
@@ -135,6 +135,6 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
     parsed = normalize(by_field, out)
     validate(parsed.values, parsed.given, as_of, out)
     rows = decide(parsed.values, out, known_requests)
-    return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=rows, sheet=source.name,
+    return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=rows, sheet=grid.sheet,
                    header_row=header.row, edition=edition, values=parsed.values, raw=raw, letters=letters,
                    headers=_header_texts(grid, header, list(raw.columns)))

@@ -55,11 +55,21 @@ def _blank_to_na(raw: pd.Series) -> pd.Series:
 
 def _over_unique(raw: pd.Series, fn: Callable[[str], Any]) -> pd.Series:
     """Apply ``fn`` once per distinct value; the result is an object Series aligned with ``raw``."""
-    present = raw.dropna()
-    if present.empty:
-        return pd.Series([None] * len(raw), index=raw.index, dtype=object)
-    table = {value: fn(value) for value in present.unique()}
-    return raw.map(table).astype(object).where(raw.notna(), None)
+    return _over_unique_parts(raw, lambda v: (fn(v),), 1)[0]
+
+
+def _over_unique_parts(raw: pd.Series, fn: Callable[[str], tuple[Any, ...]], width: int) -> list[pd.Series]:
+    """Apply ``fn`` (returning ``width`` parts) once per distinct value: one object Series per part. A blank
+    cell gives None in every part."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    results = [fn(u) for u in uniques]
+    parts = []
+    for i in range(width):
+        column = np.empty(len(uniques) + 1, dtype=object)
+        column[:-1] = [r[i] for r in results]
+        column[-1] = None  # code -1 (a blank cell) picks the last slot
+        parts.append(pd.Series(column[codes], index=raw.index, dtype=object))
+    return parts
 
 
 # --- individual parsers: value → (typed value | None, problem code | None, extra params) ------------------
@@ -207,9 +217,7 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
             typed[key] = canonical
         elif kind in ("ein", "zip"):
             parser = ein_value if kind == "ein" else zip_value
-            pairs = _over_unique(column, parser)
-            value = pairs.map(lambda p: p[0] if p else None)
-            flag = pairs.map(lambda p: p[1] if p else None)
+            value, flag = _over_unique_parts(column, parser, 2)
             bad = column.notna() & value.isna()
             code = "invalid-ein" if kind == "ein" else "invalid-zip"
             out.add(code, key, column.index[bad], column[bad])
@@ -247,11 +255,9 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
             out.add("invalid-value", key, column.index[bad], column[bad], {"allowed": "use Y or N"})
             typed[key] = value.astype("str").where(value.notna())
         elif kind == "email":
-            pairs = _over_unique(column, email_value)
-            value = pairs.map(lambda p: p[0] if p else None)
+            value, reason = _over_unique_parts(column, email_value, 2)
             bad = column.notna() & value.isna()
-            out.add("invalid-email", key, column.index[bad], column[bad],
-                    [{"reason": p[1]} for p in pairs[bad]])
+            out.add("invalid-email", key, column.index[bad], column[bad], [{"reason": r} for r in reason[bad]])
             typed[key] = value.astype("str").where(value.notna())
         elif kind in ("host", "region"):
             continue  # resolved together below: Quebec and the Canadian region pick the agreement
@@ -265,17 +271,18 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
 
 
 def _host_and_region(host: pd.Series, region: pd.Series, out: Findings) -> dict[str, pd.Series]:
-    resolved = _over_unique(host, countries.resolve_host)
-    bad = host.notna() & resolved.isna()
+    def parts(text: str) -> tuple[Any, ...]:
+        h = countries.resolve_host(text)
+        return (True, h.alpha2, h.status, h.agreement, h.territory, h.quebec) if h else (None,) * 6
+
+    found, alpha2, status, agreement, territory, quebec = _over_unique_parts(host, parts, 6)
+    territory = territory.fillna(False).astype(bool)
+    quebec = quebec.fillna(False).astype(bool)
+    bad = host.notna() & found.isna()
     out.add("invalid-country", "host_country", host.index[bad], host[bad])
-    alpha2 = resolved.map(lambda h: h.alpha2 if h else None)
-    status = resolved.map(lambda h: h.status if h else None)
     for code in ("no-agreement", "not-abroad"):
         hit = status.eq(code).fillna(False).astype(bool)
         out.add(code, "host_country", host.index[hit], [countries.name_of(a) for a in alpha2[hit]])
-    agreement = resolved.map(lambda h: h.agreement if h else None)
-    territory = resolved.map(lambda h: bool(h and h.territory)).astype(bool)
-    quebec = resolved.map(lambda h: bool(h and h.quebec)).astype(bool)
 
     canonical = region.astype(object).copy()
     region_bad = pd.Series(False, index=region.index)
