@@ -21,6 +21,7 @@ from coc_intake.findings import COLUMNS, Finding, Findings, sort_key
 from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source
+from coc_intake.timing import OFF, Stages
 from coc_intake.validate import validate
 
 Status = Literal["processed", "rejected-file"]
@@ -99,14 +100,15 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
 
 
 def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-                known_requests: Mapping[str, str] | None = None) -> Outcome:
+                known_requests: Mapping[str, str] | None = None, stages: Stages = OFF) -> Outcome:
     """Read, validate and decide every row of one file.
 
     ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
     """
     try:
-        sources = open_source(data, name, limits)
-        located = _locate(sources)
+        with stages("read"):
+            sources = open_source(data, name, limits)
+            located = _locate(sources)
         if located is None:
             return _file_outcome(name, [Finding("no-header-row", "error", "file", message("no-header-row"))])
         grid, header = located
@@ -120,7 +122,8 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
                                value=edition))
     if any(f.severity == "error" for f in notices):
         return _file_outcome(name, notices, grid.sheet, header.row, edition)
-    raw = _data_rows(grid, header)
+    with stages("read"):
+        raw = _data_rows(grid, header)
     if raw.empty:
         return _file_outcome(
             name, [*notices, Finding("empty-file", "error", "file", message("empty-file", reason=" below the header"))],
@@ -132,9 +135,12 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
     out = Findings(letters, labels)
     for notice in notices:
         out.add_one(notice)
-    parsed = normalize(by_field, out)
-    validate(parsed.values, parsed.given, as_of, out)
-    rows = decide(parsed.values, out, known_requests)
+    with stages("normalize"):
+        parsed = normalize(by_field, out)
+    with stages("validate"):
+        validate(parsed.values, parsed.given, as_of, out)
+    with stages("decide"):
+        rows = decide(parsed.values, out, known_requests)
     return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=rows, sheet=grid.sheet,
                    header_row=header.row, edition=edition, values=parsed.values, raw=raw, letters=letters,
                    headers=_header_texts(grid, header, list(raw.columns)))

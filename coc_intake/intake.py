@@ -22,6 +22,7 @@ from coc_intake.engine import check_bytes
 from coc_intake.outputs import BATCHES, manifest_key
 from coc_intake.settings import Settings
 from coc_intake.store import Store
+from coc_intake.timing import OFF, Stages
 from coc_intake.workbook import build_results_workbook
 
 
@@ -83,7 +84,7 @@ def _claim_is_stale(raw: bytes, ttl: float) -> bool:
     try:
         claim = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return False  # being written right now
+        return True  # claims are created whole (atomically): an unreadable one is damaged, not in progress
     if time.time() - float(claim.get("at", 0)) > ttl:
         return True
     if claim.get("host") == socket.gethostname():
@@ -103,6 +104,7 @@ def claim(outbox: Store, batch_id: str, ttl: float) -> bool:
     (same host) or that is older than ``ttl`` seconds is taken over.
     """
     key = f"{CLAIMS}{batch_id}.json"
+    _sweep(outbox, CLAIMS)
     record = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
     if outbox.create(key, record):
         return True
@@ -121,17 +123,19 @@ def release(outbox: Store, batch_id: str) -> None:
 
 
 def process_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings,
-                 known: dict[str, str]) -> FileSummary:
+                 known: dict[str, str], stages: Stages = OFF) -> FileSummary:
     """Process one inbox file into a committed batch and take it out of the inbox. ``known`` (request ID → batch)
     grows with the batch's request IDs."""
-    summary = commit_file(inbox, outbox, prepare_file(inbox, outbox, name, as_of, settings, known))
+    prepared = prepare_file(inbox, outbox, name, as_of, settings, known, stages)
+    with stages("commit"):
+        summary = commit_file(inbox, outbox, prepared)
     for rid in pending_request_ids(outbox, summary):
         known.setdefault(rid, summary.batch_id)
     return summary
 
 
 def prepare_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, settings: Settings,
-                 known: dict[str, str]) -> FileSummary:
+                 known: dict[str, str], stages: Stages = OFF) -> FileSummary:
     """Write the whole batch but its commit marker (``pending`` set) and keep the file claimed; or say why not."""
     try:
         data = inbox.read(name)
@@ -144,9 +148,9 @@ def prepare_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, setting
         return FileSummary(name, batch_id, "taken-by-another-run")
     try:
         if outbox.exists(manifest_key(batch_id)):  # committed by another run between our check and our claim
-            release(outbox, batch_id)
             return _already(inbox, outbox, name, batch_id, data)
-        return _write_batch(outbox, name, as_of, settings, known, data, batch_id, sha)
+        _sweep(outbox, f"{BATCHES}{batch_id}/")
+        return _write_batch(outbox, name, as_of, settings, known, data, batch_id, sha, stages)
     except BaseException:
         release(outbox, batch_id)
         raise
@@ -192,32 +196,46 @@ def commit_file(inbox: Store, outbox: Store, summary: FileSummary) -> FileSummar
     if sync is not None:
         sync(manifest_key(summary.batch_id))
     outbox.delete(pending_key(summary.batch_id))
-    inbox.delete(summary.name)
     release(outbox, summary.batch_id)
+    inbox.delete(summary.name)  # last: until the file is gone, a rerun finishes the clean-up above
     summary.pending = False
     return summary
 
 
 def _already(inbox: Store, outbox: Store, name: str, batch_id: str, data: bytes) -> FileSummary:
+    """The batch is committed: finish what a run killed after its commit left undone, and take the file out."""
     source_key = f"{BATCHES}{batch_id}/source/{PurePosixPath(name).name}"
     if not outbox.exists(source_key):
         outbox.write(source_key, data)
+    outbox.delete(pending_key(batch_id))
+    release(outbox, batch_id)
+    _sweep(outbox, f"{BATCHES}{batch_id}/")
     inbox.delete(name)
     return FileSummary(name, batch_id, "already-processed")
 
 
+def _sweep(store: Store, prefix: str) -> None:
+    sweep = getattr(store, "sweep", None)  # only folders have temporary files; S3 PUTs are whole
+    if sweep is not None:
+        sweep(prefix)
+
+
 def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, known: dict[str, str],
-                 data: bytes, batch_id: str, sha: str) -> FileSummary:
+                 data: bytes, batch_id: str, sha: str, stages: Stages = OFF) -> FileSummary:
     base = f"{BATCHES}{batch_id}/"
-    outcome = check_bytes(data, name, as_of, settings.limits, known)
-    docs = outputs.request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
-    outbox.write_many([(f"{base}requests/{rid}.json", body) for rid, body in docs])
-    outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
-    outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
-    outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
-    outbox.write(f"{base}source/{PurePosixPath(name).name}", data)
-    outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from)))
-    request_ids = [rid for rid, _ in docs]
-    outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, sha, len(data), as_of, request_ids))
+    outcome = check_bytes(data, name, as_of, settings.limits, known, stages)
+    with stages("write requests"):
+        docs = outputs.request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
+        outbox.write_many([(f"{base}requests/{rid}.json", body) for rid, body in docs])
+    with stages("write csv"):
+        outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
+        outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
+    with stages("write workbooks"):
+        outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
+    with stages("commit"):
+        outbox.write(f"{base}source/{PurePosixPath(name).name}", data)
+        outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from)))
+        request_ids = [rid for rid, _ in docs]
+        outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, sha, len(data), as_of, request_ids))
     counts = outcome.counts() if outcome.status == "processed" else {}
     return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

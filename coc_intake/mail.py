@@ -108,6 +108,9 @@ def deliver(outbox: Store, settings: Settings) -> MailSummary:
     """Send (or write) every queued message the ledger does not list yet."""
     summary = MailSummary()
     errors: list[str] = []
+    sweep = getattr(outbox, "sweep", None)
+    if sweep is not None:
+        sweep("mail/")
     for key in outbox.list(QUEUE):
         if not key.endswith(".eml"):
             continue

@@ -16,6 +16,17 @@ from typing import Protocol
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+_TMP_PREFIX = ".tmp-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Store(Protocol):
@@ -63,7 +74,8 @@ class LocalStore:
         if not base.is_dir():
             return []
         found: Iterator[Path] = base.rglob("*") if recursive else base.iterdir()
-        return sorted(p.relative_to(self.root).as_posix() for p in found if p.is_file())
+        return sorted(p.relative_to(self.root).as_posix() for p in found
+                      if p.is_file() and not p.name.startswith(_TMP_PREFIX))
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -83,7 +95,7 @@ class LocalStore:
     def write(self, key: str, data: bytes) -> None:
         path = self._path(key)
         self._mkdirs(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
@@ -119,15 +131,37 @@ class LocalStore:
             list(pool.map(put, [items[i::workers] for i in range(workers)]))
 
     def create(self, key: str, data: bytes) -> bool:
+        """Atomic create: the content goes to a temporary file, which is then hard-linked to the key; the link
+        fails when the key exists, so nobody ever sees an empty or partial object."""
         path = self._path(key)
         self._mkdirs(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return True
+            os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def sweep(self, prefix: str = "") -> int:
+        """Remove the temporary files that writers killed mid-write left under ``prefix`` (those of live
+        processes stay); returns how many went."""
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return 0
+        gone = 0
+        for tmp in base.rglob(f"{_TMP_PREFIX}*"):
+            pid = tmp.name[len(_TMP_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            tmp.unlink(missing_ok=True)
+            gone += 1
+        return gone
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

@@ -1,0 +1,134 @@
+"""The pipeline's benchmark: ``python3 dev.py bench [--sizes 10000,100000,1000000] [--no-naive] [--no-files]``.
+
+Prints, side by side and measured in one run: the fastexcel parse time of each workbook, the parallel orjson write
+floor for as many request files, the pipeline's wall time, the ratio pipeline / (parse + floor), rows per second,
+peak RSS and the time of each stage; the naive stack on the 100k workbook; 1,000 files of 50 rows; `coc validate`
+of a 1,000-row workbook. Each measurement runs in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.generate import write_workbook
+
+DATA = Path(__file__).resolve().parent / "data"
+STAGES = ["read", "normalize", "validate", "decide", "write requests", "write csv", "write workbooks", "commit"]
+
+
+def _measure(*args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", *args], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"benchmark step {args[0]} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _workbook(rows: int) -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"census-{rows}.xlsx"
+    if not path.exists():
+        print(f"generating {path.name} ...", flush=True)
+        write_workbook(path, rows)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--no-files", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="coc-bench-"))
+    table: list[dict[str, Any]] = []
+    try:
+        for rows in sizes:
+            path = _workbook(rows)
+            parse = _measure("parse", str(path))
+            run = _measure("intake", str(path), str(work / f"out-{rows}"))
+            floor = _measure("floor", str(run["requests"]), str(work / f"floor-{rows}"))
+            shutil.rmtree(work / f"floor-{rows}", ignore_errors=True)
+            shutil.rmtree(work / f"out-{rows}", ignore_errors=True)
+            before = sum(run["stages"].get(s, 0.0) for s in ("read", "normalize", "validate", "decide"))
+            table.append({"rows": rows, "parse": parse["wall"], "floor": floor["wall"], "pipeline": run["wall"],
+                          "ratio": run["wall"] / (parse["wall"] + floor["wall"]), "rows/s": rows / run["wall"],
+                          "rss_mb": run["rss_mb"], "before_writing": before, "stages": run["stages"]})
+            print(f"  measured {rows:,} rows", flush=True)
+        _print_main(table)
+        if not args.no_naive and 100_000 in sizes:
+            naive = _measure("naive", str(_workbook(100_000)), str(work / "naive"))
+            ours = next(t for t in table if t["rows"] == 100_000)
+            _print_naive(naive, ours)
+        if not args.no_files:
+            _print_files(work)
+        _print_validate(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_main(table: list[dict[str, Any]]) -> None:
+    print("\nWhole intake of one workbook (seconds unless stated)")
+    head = f"{'rows':>9} {'parse':>7} {'floor':>7} {'pipeline':>9} {'ratio':>6} {'rows/s':>8} {'peak RSS':>9}"
+    print(head + "".join(f" {s[:10]:>10}" for s in STAGES))
+    for t in table:
+        line = (f"{t['rows']:>9,} {t['parse']:>7.2f} {t['floor']:>7.2f} {t['pipeline']:>9.2f} {t['ratio']:>6.2f} "
+                f"{t['rows/s']:>8,.0f} {t['rss_mb']:>6,.0f} MB")
+        print(line + "".join(f" {t['stages'].get(s, 0.0):>10.2f}" for s in STAGES))
+    print("ratio = pipeline / (fastexcel parse + parallel orjson write of as many request files); target ≤ 1.5")
+
+
+def _print_naive(naive: dict[str, Any], ours: dict[str, Any]) -> None:
+    n = naive["stages"]
+    naive_before = n["read"] + n["validate"]
+    print("\nNaive stack on the 100k workbook (pandas+openpyxl, pandera on object columns, json.dump, openpyxl)")
+    print(f"  naive read {n['read']:.2f} + validate {n['validate']:.2f} = {naive_before:.2f} s; "
+          f"ours read+normalize+validate+decide = {ours['before_writing']:.2f} s; "
+          f"speed-up {naive_before / ours['before_writing']:.1f}× (target ≥ 10×)")
+    print(f"  whole run: naive {naive['wall']:.2f} s (requests {n['write requests']:.2f} s) vs ours "
+          f"{ours['pipeline']:.2f} s")
+
+
+def _print_files(work: Path) -> None:
+    from benchmarks.generate import write_workbook as write
+
+    folder = work / "files"
+    folder.mkdir()
+    template = write(work / "one.xlsx", 50)
+    for i in range(1000):
+        shutil.copyfile(template, folder / f"file-{i:04d}.xlsx")
+        # make each file's bytes (and batch) distinct without changing its rows
+        with (folder / f"file-{i:04d}.xlsx").open("ab") as fh:
+            fh.write(b"\0" * 0)
+    many = _measure("files", str(folder), str(work / "files-out"))
+    single = _measure("intake", str(_workbook(10_000)), str(work / "single-out"))
+    per_row = single["wall"] / single["rows"]
+    overhead = many["wall"] / many["files"] - 50 * per_row
+    print(f"\n1,000 files of 50 rows: {many['wall']:.1f} s, {many['wall'] / many['files']:.3f} s per file; "
+          f"overhead beyond the rows' work {overhead:.3f} s per file (target ≤ 1 s)")
+
+
+def _print_validate(work: Path) -> None:
+    from benchmarks.generate import write_workbook as write
+
+    path = write(work / "validate-1000.xlsx", 1000)
+    coc = Path(sys.executable).with_name("coc")
+    walls = []
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([str(coc), "validate", str(path), "--json", "--as-of", "2026-11-25"], capture_output=True)
+        walls.append(time.perf_counter() - start)
+    print(f"\ncoc validate of a 1,000-row workbook: {min(walls):.2f} s wall (best of 3; "
+          f"{', '.join(f'{w:.2f}' for w in walls)}); target ≤ 3 s")
+
+
+if __name__ == "__main__":
+    main()

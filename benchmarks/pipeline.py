@@ -1,0 +1,144 @@
+"""One measured run in a fresh process: ``python -m benchmarks.pipeline KIND ARGS…``; prints one JSON line.
+
+KIND: ``intake FILE OUTBOX`` (the plain intake of one file), ``parse FILE`` (fastexcel alone), ``floor N DIR``
+(the parallel orjson write of N request-sized files), ``naive FILE DIR`` (pandas + openpyxl + pandera on object
+columns + json.dump per file + an openpyxl results workbook), ``files DIR OUTBOX`` (every file of a folder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import resource
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+AS_OF = dt.date(2026, 11, 25)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def intake(file: str, outbox: str) -> dict[str, Any]:
+    from coc_intake.intake import process_file
+    from coc_intake.settings import Settings
+    from coc_intake.store import LocalStore
+    from coc_intake.timing import Stages
+
+    path = Path(file)
+    inbox_dir = Path(outbox).with_name(Path(outbox).name + "-inbox")
+    inbox_dir.mkdir(parents=True, exist_ok=True)
+    os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
+    stages = Stages()
+    start = time.perf_counter()
+    summary = process_file(LocalStore(inbox_dir), LocalStore(outbox), path.name, AS_OF, Settings(), {}, stages)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "stages": dict(stages.seconds), "rows": summary.rows, "requests": summary.requests,
+            "rss_mb": _rss_mb()}
+
+
+def files(folder: str, outbox: str) -> dict[str, Any]:
+    from coc_intake.intake import list_inbox, process_file
+    from coc_intake.settings import Settings
+    from coc_intake.store import LocalStore
+
+    inbox, out = LocalStore(folder), LocalStore(outbox)
+    known: dict[str, str] = {}
+    start = time.perf_counter()
+    rows = 0
+    names = list_inbox(inbox)
+    for name in names:
+        rows += process_file(inbox, out, name, AS_OF, Settings(), known).rows
+    return {"wall": time.perf_counter() - start, "files": len(names), "rows": rows, "rss_mb": _rss_mb()}
+
+
+def parse(file: str) -> dict[str, Any]:
+    import fastexcel
+
+    start = time.perf_counter()
+    sheet = fastexcel.read_excel(file).load_sheet(0, header_row=None, dtypes="string").to_arrow()
+    return {"wall": time.perf_counter() - start, "rows": sheet.num_rows, "rss_mb": _rss_mb()}
+
+
+def floor(n: str, folder: str) -> dict[str, Any]:
+    """N request-sized JSON documents written with orjson from 4 threads: what writing the requests must cost."""
+    import orjson
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    count = int(n)
+    doc = {"request_id": "COC-DE-ABCDEFGHIJ", "batch_id": "0123456789abcdef", "status": "approved",
+           "worker": {"last_name": "Smith", "first_name": "Jane", "ssn": "123-45-6789"}, "pad": "x" * 1200}
+    start = time.perf_counter()
+
+    def put(indexes: range) -> None:
+        for i in indexes:
+            fd = os.open(target / f"COC-DE-{i:010d}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, orjson.dumps({**doc, "n": i}, option=orjson.OPT_INDENT_2))
+            os.close(fd)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, [range(k, count, 4) for k in range(4)]))
+    return {"wall": time.perf_counter() - start, "files": count, "rss_mb": _rss_mb()}
+
+
+def naive(file: str, folder: str) -> dict[str, Any]:
+    """The stack a first version would use: pandas + openpyxl, pandera on object columns, json.dump per file."""
+    import openpyxl
+    import pandas as pd
+    import pandera.pandas as pa
+
+    import schemas
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    frame = pd.read_excel(file, engine="openpyxl", dtype=object)
+    timings["read"] = time.perf_counter() - start
+    labels = {f.label: k for k, f in schemas.fields().items()}
+    frame = frame.rename(columns=labels)
+    t = time.perf_counter()
+    ssn = r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$"
+    schema = pa.DataFrameSchema({
+        "ssn": pa.Column(object, pa.Check.str_matches(ssn)),
+        "last_name": pa.Column(object, pa.Check.str_matches(r"^[^\W\d_][\w '.-]*$")),
+        "employer_ein": pa.Column(object, pa.Check.str_matches(r"^\d{2}-\d{7}$"), nullable=True),
+        "employer_zip": pa.Column(object, pa.Check.str_matches(r"^\d{5}(-\d{4})?$"), nullable=True),
+        "host_country": pa.Column(object, pa.Check.isin(sorted({a.country for a in __import__("agreements")
+                                                               .all_agreements().values()}))),
+        "assignment_start": pa.Column("datetime64[ns]", coerce=True),
+        "assignment_end": pa.Column("datetime64[ns]", coerce=True),
+        "date_of_birth": pa.Column("datetime64[ns]", coerce=True),
+    }, checks=[pa.Check(lambda df: df["assignment_end"] >= df["assignment_start"], name="end-before-start")])
+    try:
+        schema.validate(frame, lazy=True)
+    except (pa.errors.SchemaErrors, pa.errors.SchemaError):
+        pass
+    timings["validate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for i, record in enumerate(frame.astype(str).to_dict("records")):
+        with (target / f"req-{i:07d}.json").open("w") as fh:
+            json.dump(record, fh, indent=2)
+    timings["write requests"] = time.perf_counter() - t
+    t = time.perf_counter()
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(frame.columns))
+    for values in frame.head(1000).astype(str).itertuples(index=False):
+        ws.append(list(values))
+    wb.save(target / "results.xlsx")
+    timings["write workbooks"] = time.perf_counter() - t
+    return {"wall": time.perf_counter() - start, "stages": timings, "rows": len(frame), "rss_mb": _rss_mb()}
+
+
+if __name__ == "__main__":
+    kind, *args = sys.argv[1:]
+    result = {"intake": intake, "parse": parse, "floor": floor, "naive": naive, "files": files}[kind](*args)
+    print(json.dumps(result))

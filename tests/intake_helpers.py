@@ -1,0 +1,123 @@
+"""Helpers shared by the tests of the nightly intake's outputs: run the plain functions, read an outbox back."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from coc_intake import intake, mail
+from coc_intake.intake import FileSummary
+from coc_intake.settings import Settings
+from coc_intake.store import LocalStore
+from tests.builders import AS_OF
+
+AS_OF_DATE = dt.date.fromisoformat(AS_OF)
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SCHEMA_PATH = ROOT / "schemas" / "request.schema.json"
+
+
+def settings() -> Settings:
+    """Defaults, whatever the environment says: no SMTP server, so confirmations are written as .eml files."""
+    return Settings()
+
+
+def run_intake(inbox: Path, outbox: Path, as_of: dt.date = AS_OF_DATE, cfg: Settings | None = None,
+               deliver: bool = True) -> list[FileSummary]:
+    """One nightly intake through the plain functions, as the flow does it: every file in order of name, the
+    registry of earlier requests read from the outbox once, then the confirmations."""
+    inbox_store, outbox_store = LocalStore(inbox), LocalStore(outbox)
+    cfg = cfg or settings()
+    known = intake.known_requests(outbox_store)
+    summaries = [intake.process_file(inbox_store, outbox_store, name, as_of, cfg, known)
+                 for name in intake.list_inbox(inbox_store)]
+    if deliver:
+        mail.deliver(outbox_store, cfg)
+    return summaries
+
+
+def batch_dir(outbox: Path, summary: FileSummary) -> Path:
+    return outbox / "batches" / summary.batch_id
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+
+
+def csv_header(path: Path) -> list[str]:
+    return next(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+
+
+def manifest(outbox: Path, summary: FileSummary) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((batch_dir(outbox, summary) / "manifest.json").read_bytes())
+    return data
+
+
+def requests_of(outbox: Path, summary: FileSummary) -> dict[str, dict[str, Any]]:
+    folder = batch_dir(outbox, summary) / "requests"
+    return {p.stem: json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden and temporary ones too) → its bytes; the delivery time in the mail
+    ledger (``mail/sent/*.json``, the one wall-clock value the outbox may hold) is left out."""
+    files: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        key = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        if key.startswith("mail/sent/") and key.endswith(".json"):
+            record = json.loads(data)
+            record.pop("at", None)
+            data = json.dumps(record, sort_keys=True).encode()
+        files[key] = data
+    return files
+
+
+@cache
+def request_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def request_validator() -> Draft202012Validator:
+    schema = request_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_errors(doc: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in request_validator().iter_errors(doc)]
+
+
+# --- SSN scanning (SPEC §7) ---
+
+_SSN_SHAPED = re.compile(r"(?<!\d)(\d{3})[- ]?(\d{2})[- ]?(\d{4})(?!\d)")
+_DIGIT_RUN = re.compile(r"(?<!\d)\d{7,9}(?!\d)")
+
+
+def ssn_digits(value: str) -> str:
+    """The nine digits of an SSN as typed (7-8 digits are the zeros a spreadsheet lost)."""
+    digits = re.sub(r"\D", "", value)
+    return digits.zfill(9)
+
+
+def full_ssns_in(text: str, ssns: Iterable[str]) -> list[str]:
+    """The SSNs of ``ssns`` (any typed form) that appear in full in ``text``: NNN-NN-NNNN, NNN NN NNNN,
+    NNNNNNNNN, or the 7-8 digits typed when a spreadsheet dropped the zeros."""
+    wanted = {ssn_digits(s) for s in ssns}
+    typed = {re.sub(r"\D", "", s) for s in ssns}
+    found = {"".join(m.groups()) for m in _SSN_SHAPED.finditer(text)} & wanted
+    found |= {m.group(0).zfill(9) for m in _DIGIT_RUN.finditer(text) if m.group(0) in typed or
+              m.group(0).zfill(9) in wanted}
+    return sorted(found)
