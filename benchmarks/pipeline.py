@@ -7,6 +7,7 @@ columns + json.dump per file + an openpyxl results workbook), ``files DIR OUTBOX
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -114,10 +115,8 @@ def naive(file: str, folder: str) -> dict[str, Any]:
         "assignment_end": pa.Column("datetime64[ns]", coerce=True),
         "date_of_birth": pa.Column("datetime64[ns]", coerce=True),
     }, checks=[pa.Check(lambda df: df["assignment_end"] >= df["assignment_start"], name="end-before-start")])
-    try:
+    with contextlib.suppress(pa.errors.SchemaErrors, pa.errors.SchemaError):
         schema.validate(frame, lazy=True)
-    except (pa.errors.SchemaErrors, pa.errors.SchemaError):
-        pass
     timings["validate"] = time.perf_counter() - t
     t = time.perf_counter()
     target = Path(folder)
