@@ -55,7 +55,7 @@ def demo() -> int:
     import shutil
 
     env = venv_env()
-    inbox, outbox = ROOT / "inbox", ROOT / "outbox"
+    inbox = ROOT / "inbox"
     inbox.mkdir(exist_ok=True)
     for path in sorted((ROOT / "examples").iterdir()):
         if path.suffix in {".xlsx", ".csv"}:
