@@ -24,7 +24,6 @@ import yagmail
 
 from coc_intake.countries import name_of
 from coc_intake.engine import Outcome
-from coc_intake.findings import mask_ssn
 from coc_intake.outputs import manifest_key
 from coc_intake.settings import Settings
 from coc_intake.store import Store
@@ -48,19 +47,25 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     v, rows = outcome.values, outcome.rows
     approved = rows["status"].eq("approved") & v["contact_email"].notna()
     messages = []
-    for address, group in v[approved].groupby("contact_email", sort=True):
+    chosen = v[approved]
+    listing = pd.DataFrame({
+        "address": chosen["contact_email"].astype(str),
+        "line": ("  " + rows.loc[chosen.index, "request_id"].astype(str) + "  " + chosen["first_name"].astype(str)
+                 + " " + chosen["last_name"].astype(str) + "  SSN ***-**-" + chosen["ssn"].astype(str).str[-4:]
+                 + "  " + chosen["host_country"].map({c: name_of(str(c)) for c in chosen["host_country"].unique()})
+                 .astype(str) + "  "
+                 + chosen["assignment_start"].dt.strftime("%Y-%m-%d") + " to "
+                 + chosen["assignment_end"].dt.strftime("%Y-%m-%d")),
+    })
+    for address, group in listing.groupby("address", sort=True):
         lines = [
             "Hello,",
             "",
             f"The Social Security Administration's intake accepted {len(group)} Certificate of Coverage "
             f"request(s) from the file {outcome.file}:",
             "",
+            *group["line"].tolist(),
         ]
-        for row in group.index:
-            r = group.loc[row]
-            period = f"{r['assignment_start']:%Y-%m-%d} to {r['assignment_end']:%Y-%m-%d}"
-            lines.append(f"  {rows.at[row, 'request_id']!s}  {r['first_name']} {r['last_name']}  "
-                         f"SSN {mask_ssn(r['ssn'])}  {name_of(str(r['host_country']))}  {period}")
         lines += ["", "Keep the request IDs for your records. Certificates are sent to the employer by mail.",
                   "This message was sent because the workbook asked for a confirmation at this address."]
         mid = hashlib.sha256(f"{batch_id}|{address}".encode()).hexdigest()[:24]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import posixpath
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -108,13 +109,18 @@ class LocalStore:
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
         if not items:
             return
-        for folder in {self._path(k).parent for k, _ in items}:
-            self._mkdirs(folder)
+        root = str(self.root.resolve())
+        folders = {posixpath.dirname(key) for key, _ in items}
+        for key, _ in items:
+            if key.startswith("/") or ".." in key.split("/"):
+                raise ValueError(f"key {key!r} leaves the store")
+        for folder in folders:
+            self._mkdirs(Path(root, folder))
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
         def put(chunk: builtins.list[tuple[str, bytes]]) -> None:
             for key, data in chunk:
-                fd = os.open(self.root / key, flags, FILE_MODE)
+                fd = os.open(f"{root}/{key}", flags, FILE_MODE)
                 try:
                     view = memoryview(data)
                     while view:
