@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import xlsxwriter
 
-from coc_intake.catalog import CATALOG
+from coc_intake.catalog import REFERRAL_CODES
 from coc_intake.engine import Outcome
 
 #: Above this many findings the Errors sheet is cut (errors.csv always has them all).
@@ -108,36 +108,35 @@ def _rows_sheet(wb: Any, title: str, outcome: Outcome, status: str, head: Any, b
     for c, text in enumerate(outcome.headers):
         sheet.write_string(0, c, text, head)
     extra = len(letters)
+    sheet.write_string(0, extra, "Request ID" if status == "referred" else "Messages", head)
     if status == "referred":
-        sheet.write_string(0, extra, "Request ID", head)
         sheet.write_string(0, extra + 1, "Messages", head)
-    else:
-        sheet.write_string(0, extra, "Messages", head)
     findings = outcome.findings
-    by_row = findings[findings["row"].isin(wanted)].groupby("row")
-    problems = {int(str(k)): g for k, g in by_row}
-    for i, row in enumerate(wanted, start=1):
-        marks: dict[str, list[str]] = {}
-        messages: list[str] = []
-        group = problems.get(int(row), findings.iloc[0:0])
-        recs: list[dict[Any, Any]] = group[["severity", "code", "column", "message"]].to_dict("records")
-        for rec in recs:
-            if rec["severity"] != "error" if status == "rejected" else CATALOG[rec["code"]].kind != "referral":
-                continue
-            column = rec["column"] if isinstance(rec["column"], str) else None
-            messages.append(f"{column}: {rec['message']}" if column else str(rec["message"]))
-            if column:
-                marks.setdefault(column, []).append(str(rec["message"]))
-        for c, letter in enumerate(letters):
-            text = _cell_text(raw.at[row, letter])
-            if letter in marks:
+    relevant = findings["severity"].eq("error") if status == "rejected" else findings["code"].isin(REFERRAL_CODES)
+    mine = findings[findings["row"].isin(wanted) & relevant]
+    messages: dict[int, list[str]] = {}
+    marks: dict[tuple[int, str], list[str]] = {}
+    for row, column, text in zip(mine["row"].tolist(), mine["column"].tolist(), mine["message"].tolist(),
+                                 strict=True):
+        letter = column if isinstance(column, str) else None
+        messages.setdefault(int(row), []).append(f"{letter}: {text}" if letter else str(text))
+        if letter:
+            marks.setdefault((int(row), letter), []).append(str(text))
+    cells = raw.loc[wanted].to_numpy(dtype=object)
+    ids = outcome.rows.loc[wanted, "request_id"].tolist()
+    for i, (row, values) in enumerate(zip(wanted.tolist(), cells, strict=True), start=1):
+        for c, (letter, value) in enumerate(zip(letters, values, strict=True)):
+            text = _cell_text(value)
+            notes = marks.get((row, letter))
+            if notes:
                 sheet.write_string(i, c, text, bad)
-                sheet.write_comment(i, c, "\n".join(marks[letter])[:30000], {"x_scale": 3, "y_scale": 2})
+                sheet.write_comment(i, c, "\n".join(notes)[:30000], {"x_scale": 3, "y_scale": 2})
             else:
                 sheet.write_string(i, c, text)
+        joined = " | ".join(messages.get(row, []))
         if status == "referred":
-            sheet.write_string(i, extra, str(outcome.rows.at[row, "request_id"]))
-            sheet.write_string(i, extra + 1, " | ".join(messages))
+            sheet.write_string(i, extra, str(ids[i - 1]))
+            sheet.write_string(i, extra + 1, joined)
         else:
-            sheet.write_string(i, extra, " | ".join(messages))
+            sheet.write_string(i, extra, joined)
     sheet.freeze_panes(1, 0)
