@@ -12,6 +12,7 @@ import hashlib
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
@@ -224,9 +225,16 @@ def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, k
                  data: bytes, batch_id: str, sha: str, stages: Stages = OFF) -> FileSummary:
     base = f"{BATCHES}{batch_id}/"
     outcome = check_bytes(data, name, as_of, settings.limits, known, stages)
-    with stages("write requests"):
-        docs = outputs.request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
-        outbox.write_many([(f"{base}requests/{rid}.json", body) for rid, body in docs])
+    request_ids: list[str] = []
+    with stages("write requests"), ThreadPoolExecutor(1) as writer:
+        # Each chunk is written in the background while the next one is built.
+        chunks = outputs.iter_request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
+        futures = []
+        for docs in chunks:
+            request_ids += [rid for rid, _ in docs]
+            futures.append(writer.submit(outbox.write_many, [(f"{base}requests/{rid}.json", b) for rid, b in docs]))
+        for future in futures:
+            future.result()
     with stages("write csv"):
         outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
         outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
@@ -235,7 +243,6 @@ def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, k
     with stages("commit"):
         outbox.write(f"{base}source/{PurePosixPath(name).name}", data)
         outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from)))
-        request_ids = [rid for rid, _ in docs]
         outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, sha, len(data), as_of, request_ids))
     counts = outcome.counts() if outcome.status == "processed" else {}
     return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -77,12 +78,22 @@ def _texts(series: pd.Series) -> list[str | None]:
 
 def request_documents(outcome: Outcome, batch_id: str, as_of: dt.date) -> list[tuple[str, bytes]]:
     """(request_id, JSON bytes) for every approved or referred row."""
+    return [doc for chunk in iter_request_documents(outcome, batch_id, as_of) for doc in chunk]
+
+
+def iter_request_documents(outcome: Outcome, batch_id: str, as_of: dt.date,
+                           chunk: int = 20_000) -> Iterator[list[tuple[str, bytes]]]:
+    """The request documents in chunks, so that writing one chunk can overlap building the next."""
     assert outcome.values is not None
     accepted = outcome.rows["status"].ne("rejected")
-    if not accepted.any():
-        return []
-    v = outcome.values[accepted]
-    rows = outcome.rows[accepted]
+    positions = np.flatnonzero(accepted.to_numpy())
+    for start in range(0, len(positions), chunk):
+        part = positions[start:start + chunk]
+        yield _documents(outcome.values.iloc[part], outcome.rows.iloc[part], outcome, batch_id, as_of)
+
+
+def _documents(v: pd.DataFrame, rows: pd.DataFrame, outcome: Outcome, batch_id: str,
+               as_of: dt.date) -> list[tuple[str, bytes]]:
     col: dict[str, list[Any]] = {}
     for key, f in schemas.fields().items():
         col[key] = _iso(v[key]) if f.type == "date" else _texts(v[key])
