@@ -27,6 +27,9 @@ _MACRO_EXTENSIONS = {".xlsm", ".xltm", ".xlam"}
 _BINARY_EXTENSIONS = {".xls", ".xlsb", ".xlt"}
 _XLSX_EXTENSIONS = {".xlsx", ".xltx"}
 _CSV_DELIMITERS = (",", ";", "\t")
+#: pandas' default string dtype ("str": Arrow storage, NaN for missing); wrapping the reader's Arrow column in it
+#: costs nothing, where pd.Series(arrow_array) copies every string.
+_STR = pd.StringDtype("pyarrow", na_value=float("nan"))
 
 
 @dataclass
@@ -265,7 +268,8 @@ def _xlsx_sources(data: bytes, limits: Limits) -> list[SheetSource]:
             except Exception as exc:
                 raise FileRejected("unreadable-file", reason=f"sheet '{name}' is damaged ({exc})") from exc
             cells = pd.DataFrame(
-                {info.absolute_index: pd.Series(batch.column(i)) for i, info in enumerate(columns)}
+                {info.absolute_index: pd.Series(_STR.__from_arrow__(batch.column(i)))  # type: ignore[attr-defined]
+                 for i, info in enumerate(columns)}
             )
             return Grid(sheet=name, cells=cells, first_row=_first_row(archive, parts.get(name, "")), edition=edition)
 
