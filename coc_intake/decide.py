@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 
@@ -22,10 +21,14 @@ def request_id(sponsor: str, ssn: str, country: str, start: str) -> str:
     return _id_from_key(f"{sponsor}|{ssn}|{country}|{start}", country)
 
 
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_SHIFTS = tuple(51 - 5 * i for i in range(10))
+
+
 def _id_from_key(key: str, country: str) -> str:
-    digest = hashlib.sha256(key.encode()).digest()
-    # 7 bytes carry the 50 bits of 10 base32 characters (the same characters as encoding the whole digest).
-    return f"COC-{country}-{base64.b32encode(digest[:7]).decode()[:10]}"
+    # The first 10 base32 characters (RFC 4648 alphabet) of the SHA-256 digest: its first 50 bits.
+    bits = int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
+    return f"COC-{country}-" + "".join([_B32[(bits >> shift) & 31] for shift in _SHIFTS])
 
 
 def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
@@ -44,7 +47,7 @@ def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings) -> No
     """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period."""
     live = values[status.ne(REJECTED) & values["ssn"].notna() & values["agreement"].notna()]
     live = live[live["assignment_start"].notna() & live["assignment_end"].notna()]
-    keys = live["ssn"] + "|" + live["agreement"].map(lambda c: agreements.all_agreements()[c].country)
+    keys = live["ssn"] + "|" + live["agreement"].map({c: a.country for c, a in agreements.all_agreements().items()})
     repeated = keys[keys.duplicated(keep=False)]
     hits: list[tuple[int, int, str]] = []
     for _, group in live.loc[repeated.index].groupby(repeated, sort=False):
