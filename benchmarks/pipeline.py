@@ -37,7 +37,7 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
     stages = Stages()
     start = time.perf_counter()
-    summary = process_file(LocalStore(inbox_dir), LocalStore(outbox), path.name, AS_OF, Settings(), {}, stages)
+    summary = process_file(LocalStore(inbox_dir), LocalStore(outbox), path.name, AS_OF, Settings.from_env(), {}, stages)
     wall = time.perf_counter() - start
     return {"wall": wall, "stages": dict(stages.seconds), "rows": summary.rows, "requests": summary.requests,
             "rss_mb": _rss_mb()}
@@ -54,7 +54,7 @@ def files(folder: str, outbox: str) -> dict[str, Any]:
     rows = 0
     names = list_inbox(inbox)
     for name in names:
-        rows += process_file(inbox, out, name, AS_OF, Settings(), known).rows
+        rows += process_file(inbox, out, name, AS_OF, Settings.from_env(), known).rows
     return {"wall": time.perf_counter() - start, "files": len(names), "rows": rows, "rss_mb": _rss_mb()}
 
 

@@ -12,7 +12,7 @@ import hashlib
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
@@ -229,12 +229,15 @@ def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, k
     with stages("write requests"), ThreadPoolExecutor(1) as writer:
         # Each chunk is written in the background while the next one is built.
         chunks = outputs.iter_request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
-        futures = []
+        in_flight: Future[None] | None = None
         for docs in chunks:
             request_ids += [rid for rid, _ in docs]
-            futures.append(writer.submit(outbox.write_many, [(f"{base}requests/{rid}.json", b) for rid, b in docs]))
-        for future in futures:
-            future.result()
+            items = [(f"{base}requests/{rid}.json", body) for rid, body in docs]
+            if in_flight is not None:
+                in_flight.result()  # at most one chunk waits: memory stays bounded at a million rows
+            in_flight = writer.submit(outbox.write_many, items)
+        if in_flight is not None:
+            in_flight.result()
     with stages("write csv"):
         outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
         outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
