@@ -12,14 +12,15 @@ import hashlib
 import os
 import socket
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
+import numpy as np
 import orjson
 
 from coc_intake import mail, outputs
-from coc_intake.engine import check_bytes
+from coc_intake.engine import Outcome, check_bytes
 from coc_intake.outputs import BATCHES, manifest_key
 from coc_intake.settings import Settings
 from coc_intake.store import Store
@@ -221,23 +222,30 @@ def _sweep(store: Store, prefix: str) -> None:
         sweep(prefix)
 
 
+#: Rows per unit of request writing, and how many units run at once.
+REQUEST_CHUNK, REQUEST_THREADS = 2000, 4
+
+
+def _write_requests(outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.date) -> list[str]:
+    """Build and write the request documents, each thread a chunk of rows at a time: writing small files is bound by
+    system calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded."""
+    base = f"{BATCHES}{batch_id}/requests/"
+
+    def unit(part: np.ndarray) -> list[str]:
+        docs = outputs.documents_at(outcome, part, batch_id, as_of)
+        outbox.write_many([(f"{base}{rid}.json", body) for rid, body in docs])
+        return [rid for rid, _ in docs]
+
+    with ThreadPoolExecutor(REQUEST_THREADS) as pool:
+        return [rid for ids in pool.map(unit, outputs.request_chunks(outcome, REQUEST_CHUNK)) for rid in ids]
+
+
 def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, known: dict[str, str],
                  data: bytes, batch_id: str, sha: str, stages: Stages = OFF) -> FileSummary:
     base = f"{BATCHES}{batch_id}/"
     outcome = check_bytes(data, name, as_of, settings.limits, known, stages)
-    request_ids: list[str] = []
-    with stages("write requests"), ThreadPoolExecutor(1) as writer:
-        # Each chunk is written in the background while the next one is built.
-        chunks = outputs.iter_request_documents(outcome, batch_id, as_of) if outcome.status == "processed" else []
-        in_flight: Future[None] | None = None
-        for docs in chunks:
-            request_ids += [rid for rid, _ in docs]
-            items = [(f"{base}requests/{rid}.json", body) for rid, body in docs]
-            if in_flight is not None:
-                in_flight.result()  # at most one chunk waits: memory stays bounded at a million rows
-            in_flight = writer.submit(outbox.write_many, items)
-        if in_flight is not None:
-            in_flight.result()
+    with stages("write requests"):
+        request_ids = _write_requests(outbox, outcome, batch_id, as_of) if outcome.status == "processed" else []
     with stages("write csv"):
         outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
         outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))

@@ -83,13 +83,23 @@ def request_documents(outcome: Outcome, batch_id: str, as_of: dt.date) -> list[t
 
 def iter_request_documents(outcome: Outcome, batch_id: str, as_of: dt.date,
                            chunk: int = 20_000) -> Iterator[list[tuple[str, bytes]]]:
-    """The request documents in chunks, so that writing one chunk can overlap building the next."""
+    """The request documents in chunks of rows."""
+    for part in request_chunks(outcome, chunk):
+        yield documents_at(outcome, part, batch_id, as_of)
+
+
+def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
+    """Positions of the accepted rows, in chunks: each can be built and written on its own."""
+    if outcome.values is None:
+        return []
+    positions = np.flatnonzero(outcome.rows["status"].ne("rejected").to_numpy())
+    return [positions[start:start + chunk] for start in range(0, len(positions), chunk)]
+
+
+def documents_at(outcome: Outcome, part: np.ndarray, batch_id: str, as_of: dt.date) -> list[tuple[str, bytes]]:
+    """(request_id, JSON bytes) of the rows at these positions."""
     assert outcome.values is not None
-    accepted = outcome.rows["status"].ne("rejected")
-    positions = np.flatnonzero(accepted.to_numpy())
-    for start in range(0, len(positions), chunk):
-        part = positions[start:start + chunk]
-        yield _documents(outcome.values.iloc[part], outcome.rows.iloc[part], outcome, batch_id, as_of)
+    return _documents(outcome.values.iloc[part], outcome.rows.iloc[part], outcome, batch_id, as_of)
 
 
 def _documents(v: pd.DataFrame, rows: pd.DataFrame, outcome: Outcome, batch_id: str,

@@ -93,14 +93,23 @@ class LocalStore:
             d.mkdir(mode=DIR_MODE, exist_ok=True)
             os.chmod(d, DIR_MODE)
 
-    def write(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+    def _staged(self, path: Path, data: bytes) -> str:
+        """A temporary file beside ``path`` holding ``data`` (named after this process, for ``sweep``)."""
         self._mkdirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        tmp = self._staged(path, data)
+        try:
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -140,19 +149,14 @@ class LocalStore:
         """Atomic create: the content goes to a temporary file, which is then hard-linked to the key; the link
         fails when the key exists, so nobody ever sees an empty or partial object."""
         path = self._path(key)
-        self._mkdirs(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
+        tmp = self._staged(path, data)
         try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                return False
-            return True
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
         finally:
             Path(tmp).unlink(missing_ok=True)
+        return True
 
     def sweep(self, prefix: str = "") -> int:
         """Remove the temporary files that writers killed mid-write left under ``prefix`` (those of live

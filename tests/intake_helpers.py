@@ -31,11 +31,41 @@ def settings() -> Settings:
     return Settings()
 
 
+#: Where run_intake keeps the stores: "local" folders, or an "s3://bucket" (set by the tests' store fixture).
+STORE: dict[str, str] = {"mode": "local"}
+
+
+def _mirror(source: Any, target: Any) -> None:
+    """Make ``target`` hold exactly the objects of ``source``."""
+    wanted = set(source.list("", recursive=True))
+    for key in set(target.list("", recursive=True)) - wanted:
+        target.delete(key)
+    for key in sorted(wanted):
+        target.write(key, source.read(key))
+
+
 def run_intake(inbox: Path, outbox: Path, as_of: dt.date = AS_OF_DATE, cfg: Settings | None = None,
                deliver: bool = True) -> list[FileSummary]:
     """One nightly intake through the plain functions, as the flow does it: every file in order of name, the
-    registry of earlier requests read from the outbox once, then the confirmations."""
-    inbox_store, outbox_store = LocalStore(inbox), LocalStore(outbox)
+    registry of earlier requests read from the outbox once, then the confirmations.
+
+    With an S3 store the same run goes through a real S3 endpoint: the folders are mirrored up before the run and
+    back after it, so that every test reads the outbox the run wrote, wherever it was."""
+    if STORE["mode"] != "local":
+        from coc_intake.stores import open_store
+
+        s3_in, s3_out = open_store(f"{STORE['mode']}/inbox"), open_store(f"{STORE['mode']}/outbox")
+        _mirror(LocalStore(inbox), s3_in)
+        _mirror(LocalStore(outbox), s3_out)
+        summaries = _run(s3_in, s3_out, as_of, cfg, deliver)
+        _mirror(s3_in, LocalStore(inbox))
+        _mirror(s3_out, LocalStore(outbox))
+        return summaries
+    return _run(LocalStore(inbox), LocalStore(outbox), as_of, cfg, deliver)
+
+
+def _run(inbox_store: Any, outbox_store: Any, as_of: dt.date, cfg: Settings | None,
+         deliver: bool) -> list[FileSummary]:
     cfg = cfg or settings()
     known = intake.known_requests(outbox_store)
     summaries = [intake.process_file(inbox_store, outbox_store, name, as_of, cfg, known)

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import io
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import agreements
 import schemas
 from coc_intake import intake
 from coc_intake.store import LocalStore
+from tests import intake_helpers
 from tests.builders import AS_OF, BASE_ROW, row, write_csv, write_xlsx
 from tests.intake_helpers import (
     EXAMPLES,
@@ -77,6 +79,18 @@ MANIFEST_FIELDS = ["batch_id", "source_name", "sha256", "size_bytes", "as_of", "
 
 def crafted(inbox: Path, name: str = "acme-crafted.xlsx") -> Path:
     return write_xlsx(inbox / name, CRAFTED_ROWS, title_rows=[["Acme Corp - assignments 2027"]])
+
+
+@pytest.fixture(autouse=True, params=["local", "s3"])
+def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test of this module runs against local folders and against a real S3 endpoint (moto_server)."""
+    if request.param == "s3":
+        env = request.getfixturevalue("s3_env")
+        intake_helpers.STORE["mode"] = f"s3://{env['BUCKET']}"
+    try:
+        yield request.param
+    finally:
+        intake_helpers.STORE["mode"] = "local"
 
 
 @pytest.fixture
