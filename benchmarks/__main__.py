@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,11 @@ def _measure(*args: str) -> dict[str, Any]:
     return result
 
 
+def _remove(*paths: Path) -> None:
+    """rm -rf: a million small files go much faster than with shutil.rmtree."""
+    subprocess.run(["rm", "-rf", *map(str, paths)], check=False)
+
+
 def _workbook(rows: int) -> Path:
     DATA.mkdir(exist_ok=True)
     path = DATA / f"census-{rows}.xlsx"
@@ -63,8 +67,7 @@ def main() -> None:
             parse = _measure("parse", str(path))
             run = _measure("intake", str(path), str(work / f"out-{rows}"))
             floor = _measure("floor", str(run["requests"]), str(work / f"floor-{rows}"))
-            shutil.rmtree(work / f"floor-{rows}", ignore_errors=True)
-            shutil.rmtree(work / f"out-{rows}", ignore_errors=True)
+            _remove(work / f"floor-{rows}", work / f"out-{rows}")
             before = sum(run["stages"].get(s, 0.0) for s in ("read", "normalize", "validate", "decide"))
             table.append({"rows": rows, "parse": parse["wall"], "floor": floor["wall"], "pipeline": run["wall"],
                           "ratio": run["wall"] / (parse["wall"] + floor["wall"]), "rows/s": rows / run["wall"],
@@ -81,7 +84,7 @@ def main() -> None:
             _print_files(work)
         _print_validate(work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove(work)
 
 
 def _print_main(table: list[dict[str, Any]]) -> None:
