@@ -180,7 +180,8 @@ def _instrument(kill_at: int | None, trace: list[str]) -> None:
     """In a forked child only: record every moment of the store's work; SIGKILL the child at moment ``kill_at``.
 
     Moments: before each store operation (``op …``); inside an atomic write, once its temporary file is full but not
-    renamed yet (``tmp …``); inside a claim, once the file exists but is empty (``claim …``); before each file of a
+    renamed yet (``tmp …``); inside a claim, once its content is staged but not yet linked to the claim's key
+    (``claim …``); before each file of a
     ``write_many`` (``item …``)."""
     from coc_intake import store
 
@@ -200,16 +201,16 @@ def _instrument(kill_at: int | None, trace: list[str]) -> None:
 
         setattr(store.LocalStore, name, wrapper)
 
-    real_fdopen, real_replace, real_write = os.fdopen, os.replace, os.write
+    real_link, real_replace, real_write = os.link, os.replace, os.write
 
     def from_store() -> str | None:
         frame = sys._getframe(2)
         return frame.f_code.co_name if frame.f_code.co_filename == STORE_FILE else None
 
-    def fdopen(fd: int, *args: Any, **kwargs: Any) -> Any:
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
         if from_store() == "create":
-            hit("claim empty")
-        return real_fdopen(fd, *args, **kwargs)
+            hit("claim staged")
+        return real_link(src, dst, *args, **kwargs)
 
     def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
         if from_store() == "write":
@@ -221,7 +222,7 @@ def _instrument(kill_at: int | None, trace: list[str]) -> None:
             hit("item")
         return real_write(fd, data)
 
-    os.fdopen, os.replace, os.write = fdopen, replace, write
+    os.link, os.replace, os.write = link, replace, write
 
 
 def _run_child(inbox: Path, outbox: Path, kill_at: int | None, trace_file: Path) -> int:
