@@ -19,7 +19,7 @@ from coc_intake.decide import decide
 from coc_intake.errors import FileRejected
 from coc_intake.findings import COLUMNS, Finding, Findings, sort_key
 from coc_intake.limits import DEFAULT_LIMITS, Limits
-from coc_intake.normalize import normalize
+from coc_intake.normalize import blank_to_na, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source
 from coc_intake.timing import OFF, Stages
 from coc_intake.validate import validate
@@ -83,11 +83,9 @@ def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | None
 def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
     """The cells below the header row, by column letter and sheet row, blank rows dropped."""
     start = header.row - grid.first_row + 1
-    body = grid.cells.iloc[start:]
-    body.index = pd.RangeIndex(header.row + 1, header.row + 1 + len(body))
-    content = body.drop(columns=[c for c in header.ignored if c in body.columns])
-    stripped = content.apply(lambda col: col.astype("str").str.strip().replace("", None))
-    keep = stripped.notna().any(axis=1)
+    content = grid.cells.iloc[start:].drop(columns=[c for c in header.ignored if c in grid.cells.columns])
+    content.index = pd.RangeIndex(header.row + 1, header.row + 1 + len(content))
+    keep = content.apply(blank_to_na).notna().any(axis=1)
     body = pd.DataFrame(content[keep])
     body.columns = [column_letter(int(c)) for c in body.columns]
     return body

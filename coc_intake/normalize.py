@@ -48,7 +48,8 @@ class Parsed:
     given: pd.DataFrame
 
 
-def _blank_to_na(raw: pd.Series) -> pd.Series:
+def blank_to_na(raw: pd.Series) -> pd.Series:
+    """The cells' text without surrounding spaces; blank cells (empty or spaces only) as missing."""
     stripped = raw.astype("str").str.strip()
     return stripped.where(stripped != "", None)
 
@@ -183,7 +184,7 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
     cols: dict[Hashable, Any] = {}
     given: dict[Hashable, Any] = {}
     for key in fields:
-        column = _blank_to_na(raw[key]) if key in raw else pd.Series(None, index=index, dtype="str")
+        column = blank_to_na(raw[key]) if key in raw else pd.Series(None, index=index, dtype="str")
         given[key] = column.notna().to_numpy()
         cols[key] = column
     values = pd.DataFrame(cols, index=index)
