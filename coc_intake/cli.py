@@ -60,7 +60,7 @@ def validate(
 
     Exit 0 when no row and not the file would be rejected, 1 otherwise.
     """
-    from coc_intake.engine import check_bytes
+    from coc_intake.engine import check_file
 
     day = _as_of(as_of)
     if not file.is_file():
@@ -72,7 +72,7 @@ def validate(
         limits = Settings.from_env().limits
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    outcome = check_bytes(file.read_bytes(), file.name, day, limits)
+    outcome = check_file(file, file.name, day, limits)
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(outcome_json(outcome), option=orjson.OPT_INDENT_2) + b"\n")
     else:

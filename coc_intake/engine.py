@@ -1,4 +1,4 @@
-"""From a file's bytes to decided rows: read → map headers → normalize → validate → decide.
+"""From a file to decided rows: read → map headers → normalize → validate → decide.
 
 This is the whole employer's pre-check (``coc validate``) and the core of the nightly intake; it writes nothing.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -22,7 +23,6 @@ from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import blank_to_na, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source
 from coc_intake.timing import OFF, Stages
-from coc_intake.validate import validate
 
 Status = Literal["processed", "rejected-file"]
 
@@ -97,15 +97,15 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
     return [by_letter.get(letter, "") for letter in letters]
 
 
-def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-                known_requests: Mapping[str, str] | None = None, stages: Stages = OFF) -> Outcome:
-    """Read, validate and decide every row of one file.
+def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
+               known_requests: Mapping[str, str] | None = None, stages: Stages = OFF) -> Outcome:
+    """Read, validate and decide every row of one file, given as its content or its path (``read.open_source``).
 
     ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
     """
     try:
         with stages("read"):
-            sources = open_source(data, name, limits)
+            sources = open_source(source, name, limits)
             located = _locate(sources)
         if located is None:
             return _file_outcome(name, [Finding("no-header-row", "error", "file", message("no-header-row"))])
@@ -136,6 +136,10 @@ def check_bytes(data: bytes, name: str, as_of: dt.date, limits: Limits = DEFAULT
     with stages("normalize"):
         parsed = normalize(by_field, out)
     with stages("validate"):
+        # Imported here, after the sheet is read: pandera and pydantic are ~30 MB that a process reading a 1M-row
+        # workbook would otherwise hold at its memory peak, while the reader builds its grid of cells.
+        from coc_intake.validate import validate
+
         validate(parsed.values, parsed.given, as_of, out)
     with stages("decide"):
         rows = decide(parsed.values, out, known_requests)

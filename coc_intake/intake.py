@@ -14,13 +14,14 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import orjson
 
 from coc_intake import mail, outputs
-from coc_intake.engine import Outcome, check_bytes
+from coc_intake.engine import Outcome, check_file
+from coc_intake.errors import TransientError
 from coc_intake.outputs import BATCHES, manifest_key
 from coc_intake.settings import Settings
 from coc_intake.store import Store
@@ -55,6 +56,43 @@ class FileSummary:
 def batch_id_of(data: bytes) -> tuple[str, str]:
     sha = hashlib.sha256(data).hexdigest()
     return sha[:16], sha
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One inbox file as intake reads it: its path when the inbox is a folder (the reader maps the file itself, so a
+    125 MB workbook is not also held in memory), else its bytes."""
+
+    name: str
+    source: bytes | Path
+    sha: str
+    size: int
+
+    @property
+    def batch_id(self) -> str:
+        return self.sha[:16]
+
+    def content(self) -> bytes:
+        """The bytes that were hashed. A file replaced in the inbox while it was being processed fails the batch
+        as a transient error (a retry reads the new file whole), never a batch of mixed content."""
+        if isinstance(self.source, bytes):
+            return self.source
+        data = self.source.read_bytes()
+        if hashlib.sha256(data).hexdigest() != self.sha:
+            raise TransientError(f"{self.name} changed in the inbox while it was being processed; it is read again")
+        return data
+
+
+def open_submission(inbox: Store, name: str) -> Submission:
+    """Raises FileNotFoundError when the file is gone (another run took it)."""
+    path = inbox.local_path(name)
+    if path is None:
+        data = inbox.read(name)
+        return Submission(name, data, hashlib.sha256(data).hexdigest(), len(data))
+    with path.open("rb") as fh:
+        sha = hashlib.file_digest(fh, "sha256").hexdigest()
+        size = fh.tell()
+    return Submission(name, path, sha, size)
 
 
 def list_inbox(inbox: Store) -> list[str]:
@@ -140,19 +178,19 @@ def prepare_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, setting
                  known: dict[str, str], stages: Stages = OFF) -> FileSummary:
     """Write the whole batch but its commit marker (``pending`` set) and keep the file claimed; or say why not."""
     try:
-        data = inbox.read(name)
+        file = open_submission(inbox, name)
     except FileNotFoundError:
         return FileSummary(name, "", "taken-by-another-run")
-    batch_id, sha = batch_id_of(data)
+    batch_id = file.batch_id
     if outbox.exists(manifest_key(batch_id)):
-        return _already(inbox, outbox, name, batch_id, data)
+        return _already(inbox, outbox, file)
     if not claim(outbox, batch_id, settings.claim_ttl_seconds):
         return FileSummary(name, batch_id, "taken-by-another-run")
     try:
         if outbox.exists(manifest_key(batch_id)):  # committed by another run between our check and our claim
-            return _already(inbox, outbox, name, batch_id, data)
+            return _already(inbox, outbox, file)
         _sweep(outbox, f"{BATCHES}{batch_id}/")
-        return _write_batch(outbox, name, as_of, settings, known, data, batch_id, sha, stages)
+        return _write_batch(outbox, file, as_of, settings, known, stages)
     except BaseException:
         release(outbox, batch_id)
         raise
@@ -163,13 +201,13 @@ def redo_file(inbox: Store, outbox: Store, summary: FileSummary, as_of: dt.date,
     """Write a prepared, uncommitted batch again with more known requests (a parallel run found that an earlier
     file of the same run made some of its requests): its stale request documents and messages go."""
     before = set(pending_request_ids(outbox, summary))
-    data = inbox.read(summary.name)
-    batch_id, sha = batch_id_of(data)
+    file = open_submission(inbox, summary.name)
+    batch_id = file.batch_id
     base = f"{BATCHES}{batch_id}/"
     for key in outbox.list(mail.QUEUE):
         if key.rsplit("/", 1)[-1].startswith(f"{batch_id}."):
             outbox.delete(key)
-    redone = _write_batch(outbox, summary.name, as_of, settings, known, data, batch_id, sha)
+    redone = _write_batch(outbox, file, as_of, settings, known)
     for rid in before - set(pending_request_ids(outbox, redone)):
         outbox.delete(f"{base}requests/{rid}.json")
     return redone
@@ -204,11 +242,12 @@ def commit_file(inbox: Store, outbox: Store, summary: FileSummary) -> FileSummar
     return summary
 
 
-def _already(inbox: Store, outbox: Store, name: str, batch_id: str, data: bytes) -> FileSummary:
+def _already(inbox: Store, outbox: Store, file: Submission) -> FileSummary:
     """The batch is committed: finish what a run killed after its commit left undone, and take the file out."""
+    name, batch_id = file.name, file.batch_id
     source_key = f"{BATCHES}{batch_id}/source/{PurePosixPath(name).name}"
     if not outbox.exists(source_key):
-        outbox.write(source_key, data)
+        outbox.write(source_key, file.content())
     outbox.delete(pending_key(batch_id))
     release(outbox, batch_id)
     _sweep(outbox, f"{BATCHES}{batch_id}/")
@@ -240,10 +279,11 @@ def _write_requests(outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.da
         return [rid for ids in pool.map(unit, outputs.request_chunks(outcome, REQUEST_CHUNK)) for rid in ids]
 
 
-def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, known: dict[str, str],
-                 data: bytes, batch_id: str, sha: str, stages: Stages = OFF) -> FileSummary:
+def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Settings, known: dict[str, str],
+                 stages: Stages = OFF) -> FileSummary:
+    name, batch_id = file.name, file.batch_id
     base = f"{BATCHES}{batch_id}/"
-    outcome = check_bytes(data, name, as_of, settings.limits, known, stages)
+    outcome = check_file(file.source, name, as_of, settings.limits, known, stages)
     with stages("write requests"):
         request_ids = _write_requests(outbox, outcome, batch_id, as_of) if outcome.status == "processed" else []
     with stages("write csv"):
@@ -252,8 +292,9 @@ def _write_batch(outbox: Store, name: str, as_of: dt.date, settings: Settings, k
     with stages("write workbooks"):
         outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
     with stages("commit"):
-        outbox.write(f"{base}source/{PurePosixPath(name).name}", data)
+        outbox.write(f"{base}source/{PurePosixPath(name).name}", file.content())
         outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from)))
-        outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, sha, len(data), as_of, request_ids))
+        outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, file.sha, file.size, as_of,
+                                                             request_ids))
     counts = outcome.counts() if outcome.status == "processed" else {}
     return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

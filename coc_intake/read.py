@@ -13,7 +13,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import fastexcel
 import pandas as pd
@@ -23,6 +23,7 @@ from coc_intake.errors import FileRejected
 from coc_intake.limits import DEFAULT_LIMITS, Limits, human
 
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_ZIP_MAGIC = b"PK\x03\x04"
 _MACRO_EXTENSIONS = {".xlsm", ".xltm", ".xlam"}
 _BINARY_EXTENSIONS = {".xls", ".xlsb", ".xlt"}
 _XLSX_EXTENSIONS = {".xlsx", ".xltx"}
@@ -61,13 +62,25 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def open_source(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> list[SheetSource]:
-    """The sheets of a file, ``Assignments`` first; raises ``FileRejected`` for structural problems."""
-    if len(data) > limits.max_bytes:
-        raise FileRejected("file-too-large", reason=f"{human(len(data))} on disk, over {human(limits.max_bytes)}")
+def open_source(source: bytes | Path, filename: str, limits: Limits = DEFAULT_LIMITS) -> list[SheetSource]:
+    """The sheets of a file, ``Assignments`` first; raises ``FileRejected`` for structural problems.
+
+    ``source`` is the file's content, or its path: the reader then maps a workbook itself, and the process never
+    holds the file's bytes (a 1M-row workbook is 125 MB, copied once more by the reader when given bytes).
+    """
+    size = source.stat().st_size if isinstance(source, Path) else len(source)
+    if size > limits.max_bytes:
+        raise FileRejected("file-too-large", reason=f"{human(size)} on disk, over {human(limits.max_bytes)}")
+    suffix = PurePath(filename).suffix.casefold()
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            magic = fh.read(len(_ZIP_MAGIC))
+        if magic == _ZIP_MAGIC and suffix in _XLSX_EXTENSIONS:
+            return _xlsx_sources(source, size, limits)
+        source = source.read_bytes()  # anything else is bounded by max_bytes and checked whole
+    data = source
     if not data.strip():
         raise FileRejected("empty-file", reason=" (the file is empty)")
-    suffix = PurePath(filename).suffix.casefold()
     if suffix in _MACRO_EXTENSIONS:
         raise FileRejected("unsupported-format", reason=f"Macro-enabled workbooks ({suffix}) are not accepted")
     if suffix in _BINARY_EXTENSIONS:
@@ -79,7 +92,7 @@ def open_source(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> 
     if suffix == ".csv":
         return [_csv_source(data, limits)]
     if suffix in _XLSX_EXTENSIONS:
-        return _xlsx_sources(data, limits)
+        return _xlsx_sources(data, size, limits)
     raise FileRejected("unsupported-format", reason=f"Files of type '{suffix or filename}' are not accepted")
 
 
@@ -142,9 +155,9 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _check_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
+def _check_zip(source: bytes | Path, size: int, limits: Limits) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source))
         infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise FileRejected("unreadable-file", reason="it is not a valid .xlsx workbook (damaged or another format)"
@@ -155,9 +168,9 @@ def _check_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
         raise FileRejected(
             "file-too-large", reason=f"{human(total)} uncompressed, over {human(limits.max_uncompressed)}"
         )
-    if total / max(len(data), 1) > limits.max_ratio:
+    if total / max(size, 1) > limits.max_ratio:
         raise FileRejected(
-            "file-too-large", reason=f"compression ratio {total / len(data):,.0f}, over {limits.max_ratio:,.0f}"
+            "file-too-large", reason=f"compression ratio {total / size:,.0f}, over {limits.max_ratio:,.0f}"
         )
     if any(n.casefold().endswith("vbaproject.bin") for n in names):
         raise FileRejected("unsupported-format", reason="The workbook contains macros (a VBA project)")
@@ -244,12 +257,12 @@ def _edition(archive: zipfile.ZipFile) -> str | None:
     return None
 
 
-def _xlsx_sources(data: bytes, limits: Limits) -> list[SheetSource]:
-    archive = _check_zip(data, limits)
+def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[SheetSource]:
+    archive = _check_zip(workbook, size, limits)
     parts = _sheet_parts(archive)
     edition = _edition(archive)
     try:
-        reader = fastexcel.read_excel(data)
+        reader = fastexcel.read_excel(str(workbook) if isinstance(workbook, Path) else workbook)
     except Exception as exc:  # fastexcel raises its own error classes for damaged workbooks
         raise FileRejected("unreadable-file", reason=f"the workbook is damaged ({type(exc).__name__})") from exc
 

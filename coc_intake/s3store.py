@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -94,6 +95,9 @@ class S3Store:
                 raise FileNotFoundError(self.describe(key)) from exc
             raise
         return body
+
+    def local_path(self, key: str) -> Path | None:
+        return None
 
     def write(self, key: str, data: bytes) -> None:
         self._call("put_object", Key=self.prefix + key, Body=data, **self.encryption)

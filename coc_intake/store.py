@@ -37,6 +37,10 @@ class Store(Protocol):
 
     def read(self, key: str) -> bytes: ...
 
+    def local_path(self, key: str) -> Path | None:
+        """The object as a file on this machine, when the store is a folder (readers then map it themselves)."""
+        ...
+
     def write(self, key: str, data: bytes) -> None: ...
 
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
@@ -80,6 +84,12 @@ class LocalStore:
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return path
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from coc_intake import intake, mail
-from coc_intake.engine import check_bytes
+from coc_intake.engine import check_file
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_xlsx
@@ -336,8 +336,8 @@ def test_composing_the_same_batch_twice_gives_the_same_bytes(tmp_path: Path) -> 
     path = write_xlsx(tmp_path / "assignments.xlsx", list(ROWS.values()))
     data = path.read_bytes()
     batch_id, _ = intake.batch_id_of(data)
-    first = mail.compose(check_bytes(data, path.name, DAY, Settings().limits, {}), batch_id, DAY, "a@ssa.example")
-    second = mail.compose(check_bytes(data, path.name, DAY, Settings().limits, {}), batch_id, DAY, "a@ssa.example")
+    first = mail.compose(check_file(data, path.name, DAY, Settings().limits, {}), batch_id, DAY, "a@ssa.example")
+    second = mail.compose(check_file(data, path.name, DAY, Settings().limits, {}), batch_id, DAY, "a@ssa.example")
     assert len(first) == 2
     assert first == second
 

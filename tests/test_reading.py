@@ -14,7 +14,7 @@ import xlsxwriter
 from openpyxl.utils import get_column_letter
 
 import schemas
-from coc_intake.engine import Outcome, check_bytes
+from coc_intake.engine import Outcome, check_file
 from tests.builders import AS_OF, codes_at, row, validate_json, write_csv, write_xlsx
 
 KEYS = list(schemas.fields())
@@ -24,7 +24,7 @@ LABELS = [schemas.fields()[k].label for k in KEYS]
 
 
 def outcome(path: Path) -> Outcome:
-    return check_bytes(path.read_bytes(), path.name, dt.date.fromisoformat(AS_OF))
+    return check_file(path.read_bytes(), path.name, dt.date.fromisoformat(AS_OF))
 
 
 def value_at(path: Path, sheet_row: int, key: str) -> Any:
