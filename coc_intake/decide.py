@@ -18,17 +18,23 @@ APPROVED, REFERRED, REJECTED = "approved", "referred", "rejected"
 def request_id(sponsor: str, ssn: str, country: str, start: str) -> str:
     """``COC-<ISO2>-<10 of A-Z2-7>``: a pure function of the sponsor (EIN, or the SSN when self-employed), SSN,
     host country and start date."""
-    return _id_from_key(f"{sponsor}|{ssn}|{country}|{start}", country)
+    return _ids([f"{sponsor}|{ssn}|{country}|{start}"], [country])[0]
 
 
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_SHIFTS = tuple(51 - 5 * i for i in range(10))
+_B32 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", dtype=np.uint8)
+#: Where each of the 10 characters' 5 bits sit in a digest's first 8 bytes read as one big-endian integer.
+_SHIFTS = np.array([59 - 5 * i for i in range(10)], dtype=np.uint64)
 
 
-def _id_from_key(key: str, country: str) -> str:
-    # The first 10 base32 characters (RFC 4648 alphabet) of the SHA-256 digest: its first 50 bits.
-    bits = int.from_bytes(hashlib.sha256(key.encode()).digest()[:7], "big")
-    return f"COC-{country}-" + "".join([_B32[(bits >> shift) & 31] for shift in _SHIFTS])
+def _ids(keys: list[str], countries: list[str]) -> list[str]:
+    # The first 10 base32 characters (RFC 4648 alphabet) of each key's SHA-256: its first 50 bits, five at a time,
+    # for all keys at once (base64.b32encode is pure Python).
+    if not keys:
+        return []
+    heads = np.frombuffer(b"".join([hashlib.sha256(k.encode()).digest()[:8] for k in keys]), dtype=">u8")
+    fives = (heads.astype(np.uint64)[:, None] >> _SHIFTS[None, :]) & np.uint64(31)
+    codes = _B32[fives].view("S10").ravel().astype("U10").tolist()
+    return [f"COC-{c}-{code}" for c, code in zip(countries, codes, strict=True)]
 
 
 def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
@@ -81,7 +87,7 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     ids = pd.Series(None, index=values.index, dtype=object)
     keys = (sponsor[accepted] + "|" + values["ssn"][accepted] + "|" + countries[accepted] + "|"
             + start[accepted]).tolist()
-    ids[accepted] = [_id_from_key(k, c) for k, c in zip(keys, countries[accepted].tolist(), strict=True)]
+    ids[accepted] = _ids(keys, countries[accepted].tolist())
     if known:
         again = ids[accepted & ids.isin(list(known))]
         if len(again):
@@ -96,4 +102,5 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     row_findings["_o"] = row_findings["code"].map(order)
     codes = row_findings.sort_values(["row", "_o"]).groupby("row")["code"].agg(lambda s: list(dict.fromkeys(s)))
     return pd.DataFrame({"status": status, "request_id": ids,
-                         "codes": codes.reindex(values.index).map(lambda c: c if isinstance(c, list) else [])})
+                         "codes": [c if isinstance(c, list) else [] for c in codes.reindex(values.index).tolist()]},
+                        index=values.index)

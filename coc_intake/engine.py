@@ -20,7 +20,7 @@ from coc_intake.decide import decide
 from coc_intake.errors import FileRejected
 from coc_intake.findings import COLUMNS, Finding, Findings, sort_key
 from coc_intake.limits import DEFAULT_LIMITS, Limits
-from coc_intake.normalize import blank_to_na, normalize
+from coc_intake.normalize import is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source
 from coc_intake.timing import OFF, Stages
 
@@ -85,7 +85,7 @@ def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
     start = header.row - grid.first_row + 1
     content = grid.cells.iloc[start:].drop(columns=[c for c in header.ignored if c in grid.cells.columns])
     content.index = pd.RangeIndex(header.row + 1, header.row + 1 + len(content))
-    keep = content.apply(blank_to_na).notna().any(axis=1)
+    keep = ~content.apply(is_blank).all(axis=1)
     body = pd.DataFrame(content[keep])
     body.columns = [column_letter(int(c)) for c in body.columns]
     return body

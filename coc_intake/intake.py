@@ -12,7 +12,7 @@ import hashlib
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -265,9 +265,10 @@ def _sweep(store: Store, prefix: str) -> None:
 REQUEST_CHUNK, REQUEST_THREADS = 2000, 4
 
 
-def _write_requests(outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.date) -> list[str]:
-    """Build and write the request documents, each thread a chunk of rows at a time: writing small files is bound by
-    system calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded."""
+def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: str,
+                    as_of: dt.date) -> list[Future[list[str]]]:
+    """Build and write the request documents, each task a chunk of rows: writing small files is bound by system
+    calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded."""
     base = f"{BATCHES}{batch_id}/requests/"
 
     def unit(part: np.ndarray) -> list[str]:
@@ -275,8 +276,9 @@ def _write_requests(outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.da
         outbox.write_many([(f"{base}{rid}.json", body) for rid, body in docs])
         return [rid for rid, _ in docs]
 
-    with ThreadPoolExecutor(REQUEST_THREADS) as pool:
-        return [rid for ids in pool.map(unit, outputs.request_chunks(outcome, REQUEST_CHUNK)) for rid in ids]
+    if outcome.status != "processed":
+        return []
+    return [pool.submit(unit, part) for part in outputs.request_chunks(outcome, REQUEST_CHUNK)]
 
 
 def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Settings, known: dict[str, str],
@@ -284,16 +286,27 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
     name, batch_id = file.name, file.batch_id
     base = f"{BATCHES}{batch_id}/"
     outcome = check_file(file.source, name, as_of, settings.limits, known, stages)
-    with stages("write requests"):
-        request_ids = _write_requests(outbox, outcome, batch_id, as_of) if outcome.status == "processed" else []
-    with stages("write csv"):
-        outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
-        outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
-    with stages("write workbooks"):
-        outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
+    with ThreadPoolExecutor(REQUEST_THREADS) as pool:
+        # The other outputs are built while the request files are written: their building is Python work, the
+        # writing mostly waiting on the file system. "write requests" is the wait left once they are done.
+        requests = _start_requests(pool, outbox, outcome, batch_id, as_of)
+        try:
+            with stages("write csv"):
+                outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
+                outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
+            with stages("write workbooks"):
+                outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
+            with stages("commit"):
+                outbox.write(f"{base}source/{PurePosixPath(name).name}", file.content())
+                outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of,
+                                                                          settings.mail_from)))
+            with stages("write requests"):
+                request_ids = [rid for done in requests for rid in done.result()]
+        except BaseException:
+            for pending in requests:  # a failed batch is not committed: its remaining chunks need not be written
+                pending.cancel()
+            raise
     with stages("commit"):
-        outbox.write(f"{base}source/{PurePosixPath(name).name}", file.content())
-        outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from)))
         outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, file.sha, file.size, as_of,
                                                              request_ids))
     counts = outcome.counts() if outcome.status == "processed" else {}

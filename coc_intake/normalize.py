@@ -54,6 +54,12 @@ def blank_to_na(raw: pd.Series) -> pd.Series:
     return stripped.where(stripped != "", None)
 
 
+def is_blank(raw: pd.Series) -> pd.Series:
+    """Where ``blank_to_na`` gives missing, found without building the stripped texts (a million rows × 28 cells)."""
+    text = raw.astype("str")
+    return (text.isna() | text.eq("") | text.str.isspace()).fillna(True).astype(bool)
+
+
 def _over_unique(raw: pd.Series, fn: Callable[[str], Any]) -> pd.Series:
     """Apply ``fn`` once per distinct value; the result is an object Series aligned with ``raw``."""
     return _over_unique_parts(raw, lambda v: (fn(v),), 1)[0]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from stdnum.us import ein as stdnum_ein
 from stdnum.us import ssn as stdnum_ssn
 
-from coc_intake.normalize import ein_value, parse_dates, parse_ssn, ssn_is_valid
+from coc_intake.normalize import blank_to_na, ein_value, is_blank, parse_dates, parse_ssn, ssn_is_valid
 
 SETTINGS = settings(max_examples=200, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -214,3 +214,11 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 def test_date_examples_from_the_spec() -> None:
     assert _parsed(["2027-01-13", "01/13/2027", "1/13/2027", "13-Jan-2027", "46400"]) == [dt.date(2027, 1, 13)] * 5
     assert _parsed(["13/01/2027", "2027/01/13", "1.2.2027", "02/30/2027", "", "Jan 13 2027"]) == [None] * 6
+
+
+@SERIES_SETTINGS
+@given(st.lists(st.none() | st.text(alphabet=st.sampled_from(" \t\n\r\u00a0\u2003\u3000\u200bxY.0"), max_size=4),
+                min_size=1, max_size=20))
+def test_blank_row_detection_agrees_with_the_blank_to_missing_rule(cells: list[str | None]) -> None:
+    raw = pd.Series(cells, dtype="str")
+    assert is_blank(raw).tolist() == blank_to_na(raw).isna().tolist()
