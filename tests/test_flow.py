@@ -313,6 +313,26 @@ def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(fai
     assert leaks == {"flow run states": [], "task run states": [], "stored logs": [], "artifacts": []}
 
 
+def test_file_flow_runs_store_small_parameters_not_the_registry_of_earlier_requests(failed_run: Run) -> None:
+    """Each file's flow run would otherwise store every request ID of the outbox in Prefect's database."""
+    import orjson
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[failed_run.flow_run_id])))
+    committed = [f for f in failed_run.result["files"] if f["result"] == "processed"]
+    request_ids = {rid for f in committed
+                   for rid in orjson.loads((failed_run.outbox / "batches" / f["batch_id"] / "manifest.json")
+                                           .read_bytes())["request_ids"]}
+    assert len(children) == len(EXAMPLE_NAMES) and request_ids
+    for child in children:
+        assert set(child.parameters) == {"inbox_uri", "outbox_uri", "name", "as_of", "registry"}
+        stored = orjson.dumps(child.parameters).decode()
+        assert not [rid for rid in request_ids if rid in stored] and len(stored) < 1000
+
+
 def test_a_failing_run_logs_no_full_ssn(
         prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
