@@ -72,15 +72,15 @@ class Submission:
     def batch_id(self) -> str:
         return self.sha[:16]
 
-    def content(self) -> bytes:
-        """The bytes that were hashed. A file replaced in the inbox while it was being processed fails the batch
-        as a transient error (a retry reads the new file whole), never a batch of mixed content."""
+    def copy_to(self, store: Store, key: str) -> None:
+        """Write the bytes that were hashed under ``key`` (streamed from a local file). A file replaced in the inbox
+        while it was being processed fails the batch as a transient error (a retry reads the new file whole),
+        never a batch of mixed content."""
         if isinstance(self.source, bytes):
-            return self.source
-        data = self.source.read_bytes()
-        if hashlib.sha256(data).hexdigest() != self.sha:
+            store.write(key, self.source)
+        elif store.write_from(key, self.source) != self.sha:
+            store.delete(key)
             raise TransientError(f"{self.name} changed in the inbox while it was being processed; it is read again")
-        return data
 
 
 def open_submission(inbox: Store, name: str) -> Submission:
@@ -247,7 +247,7 @@ def _already(inbox: Store, outbox: Store, file: Submission) -> FileSummary:
     name, batch_id = file.name, file.batch_id
     source_key = f"{BATCHES}{batch_id}/source/{PurePosixPath(name).name}"
     if not outbox.exists(source_key):
-        outbox.write(source_key, file.content())
+        file.copy_to(outbox, source_key)
     outbox.delete(pending_key(batch_id))
     release(outbox, batch_id)
     _sweep(outbox, f"{BATCHES}{batch_id}/")
@@ -297,7 +297,6 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
             with stages("write workbooks"):
                 outbox.write(f"{base}results.xlsx", build_results_workbook(outcome, as_of))
             with stages("commit"):
-                outbox.write(f"{base}source/{PurePosixPath(name).name}", file.content())
                 outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of,
                                                                           settings.mail_from)))
             with stages("write requests"):
@@ -307,6 +306,7 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
                 pending.cancel()
             raise
     with stages("commit"):
+        file.copy_to(outbox, f"{base}source/{PurePosixPath(name).name}")
         outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, file.sha, file.size, as_of,
                                                              request_ids))
     counts = outcome.counts() if outcome.status == "processed" else {}

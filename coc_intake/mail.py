@@ -18,6 +18,7 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+import numpy as np
 import orjson
 import pandas as pd
 import yagmail
@@ -47,24 +48,32 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     v, rows = outcome.values, outcome.rows
     approved = rows["status"].eq("approved") & v["contact_email"].notna()
     messages = []
-    chosen = v[approved]
-    listing = pd.DataFrame({
-        "address": chosen["contact_email"].astype(str),
-        "line": ("  " + rows.loc[chosen.index, "request_id"].astype(str) + "  " + chosen["first_name"].astype(str)
-                 + " " + chosen["last_name"].astype(str) + "  SSN ***-**-" + chosen["ssn"].astype(str).str[-4:]
-                 + "  " + chosen["host_country"].map({c: name_of(str(c)) for c in chosen["host_country"].unique()})
-                 .astype(str) + "  "
-                 + chosen["assignment_start"].dt.strftime("%Y-%m-%d") + " to "
-                 + chosen["assignment_end"].dt.strftime("%Y-%m-%d")),
-    })
-    for address, group in listing.groupby("address", sort=True):
+    # One address's lines at a time, from plain lists and only the columns they show: a million approved rows would
+    # otherwise hold a copy of every row, every line, and each step of building them, at once.
+    accepted = np.flatnonzero(approved.to_numpy())
+    emails = v["contact_email"].iloc[accepted].astype(str)
+    by_address = emails.groupby(emails.to_numpy(), sort=True).indices
+    shown = v[["first_name", "last_name", "ssn", "host_country", "assignment_start", "assignment_end"]]
+    request_ids = rows["request_id"].astype(str).to_numpy()
+    names = {c: name_of(str(c)) for c in v["host_country"].iloc[accepted].unique()}
+    for address in sorted(by_address, key=str):
+        at = accepted[by_address[address]]
+        part = shown.iloc[at]
+        group = [
+            f"  {rid}  {first} {last}  SSN ***-**-{ssn[-4:]}  {names[host]}  {start} to {end}"
+            for rid, first, last, ssn, host, start, end in zip(
+                request_ids[at].tolist(), part["first_name"].astype(str).tolist(),
+                part["last_name"].astype(str).tolist(), part["ssn"].astype(str).tolist(), part["host_country"].tolist(),
+                part["assignment_start"].dt.strftime("%Y-%m-%d").tolist(),
+                part["assignment_end"].dt.strftime("%Y-%m-%d").tolist(), strict=True)
+        ]
         lines = [
             "Hello,",
             "",
             f"The Social Security Administration's intake accepted {len(group)} Certificate of Coverage "
             f"request(s) from the file {outcome.file}:",
             "",
-            *group["line"].tolist(),
+            *group,
         ]
         lines += ["", "Keep the request IDs for your records. Certificates are sent to the employer by mail.",
                   "This message was sent because the workbook asked for a confirmation at this address."]

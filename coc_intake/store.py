@@ -7,6 +7,7 @@ sees the old object or the whole new one, never a half-written file.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import posixpath
 import tempfile
@@ -42,6 +43,10 @@ class Store(Protocol):
         ...
 
     def write(self, key: str, data: bytes) -> None: ...
+
+    def write_from(self, key: str, source: Path) -> str:
+        """Write a local file's content under ``key`` without holding it in memory; its SHA-256 (hex) as copied."""
+        ...
 
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
         """Write many small objects that only a later commit marker makes visible (no per-object atomicity)."""
@@ -124,6 +129,23 @@ class LocalStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def write_from(self, key: str, source: Path) -> str:
+        path = self._path(key)
+        self._mkdirs(path.parent)
+        digest = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
+        try:
+            os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest.hexdigest()
 
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
         if not items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def test_write_many_writes_every_object(store_uris: tuple[str, str]) -> None:
     store.write_many(items)
     assert store.list("batches/b/requests/", recursive=True) == [k for k, _ in items]
     assert store.read("batches/b/requests/00042.json") == b"42"
+
+
+def test_write_from_copies_a_local_file_larger_than_its_read_chunk_and_returns_its_sha256(
+        store_uris: tuple[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    data = bytes(range(256)) * 9000  # 2.2 MB: more than one 1 MB chunk
+    source.write_bytes(data)
+    store = open_store(store_uris[1])
+    assert store.write_from("batches/b/source/big.bin", source) == hashlib.sha256(data).hexdigest()
+    assert store.read("batches/b/source/big.bin") == data
 
 
 def test_create_succeeds_for_one_writer_only(store_uris: tuple[str, str]) -> None:

@@ -29,7 +29,9 @@ def test_a_file_in_a_local_inbox_is_read_by_path_with_the_hash_and_size_of_its_b
     assert file.source == path
     assert (file.sha, file.size) == (hashlib.sha256(data).hexdigest(), len(data))
     assert file.batch_id == intake.batch_id_of(data)[0]
-    assert file.content() == data
+    outbox = LocalStore(tmp_path / "outbox")
+    file.copy_to(outbox, "copy.xlsx")
+    assert outbox.read("copy.xlsx") == data
 
 
 def test_a_file_replaced_after_it_was_hashed_is_a_transient_error_not_a_batch_of_mixed_content(
@@ -37,8 +39,10 @@ def test_a_file_replaced_after_it_was_hashed_is_a_transient_error_not_a_batch_of
     store, path = _inbox_file(tmp_path)
     file = intake.open_submission(store, "acme.xlsx")
     write_xlsx(path, [row(), row(ssn="234-56-7890")])
+    outbox = LocalStore(tmp_path / "outbox")
     with pytest.raises(TransientError, match="changed in the inbox"):
-        file.content()
+        file.copy_to(outbox, "copy.xlsx")
+    assert not outbox.exists("copy.xlsx")
 
 
 def test_a_file_replaced_while_it_is_processed_leaves_no_batch_and_stays_in_the_inbox(
