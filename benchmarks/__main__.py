@@ -117,14 +117,13 @@ def _print_main(table: list[dict[str, Any]]) -> None:
     print("ratio = pipeline / (fastexcel parse + parallel orjson write of as many request files); target ≤ 1.5")
     print("each figure is the best of its rounds; peak RSS is the highest of all rounds. The request files are written")
     print("while results.csv/.xlsx, the source copy and mail are built: 'write requests' is the wait left after them.")
-    print("\nEvery round (seconds; io stall = time some task waited on the disk during the measurement, from PSI)")
+    print("\nEvery round (seconds)")
     for t in table:
         for i, (p, r, f) in enumerate(zip(t["rounds"]["parse"], t["rounds"]["intake"], t["rounds"]["floor"],
                                           strict=True)):
-            print(f"  {t['rows']:>9,} #{i + 1}: parse {p['wall']:7.2f}  pipeline {r['wall']:7.2f} (io stall "
-                  f"{r['io_stall']:6.2f})  floor {f['wall']:7.2f} (io stall {f['io_stall']:6.2f})  ratio "
-                  f"{r['wall'] / (p['wall'] + f['wall']):5.2f}  peak RSS {r['rss_mb']:,.0f} MB, reached in "
-                  f"'{r['peak_stage']}'")
+            print(f"  {t['rows']:>9,} #{i + 1}: parse {p['wall']:7.2f}  pipeline {r['wall']:7.2f}  "
+                  f"floor {f['wall']:7.2f}  ratio {r['wall'] / (p['wall'] + f['wall']):5.2f}  "
+                  f"peak RSS {r['rss_mb']:,.0f} MB, reached in '{r['peak_stage']}'")
 
 
 def _print_naive(naive: dict[str, Any], ours: dict[str, Any]) -> None:

@@ -25,16 +25,6 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _io_stall() -> float:
-    """Seconds that some task on the machine has waited on I/O (pressure stall information), 0 where unknown."""
-    try:
-        text = Path("/proc/pressure/io").read_text()
-    except OSError:
-        return 0.0
-    some = text.splitlines()[0]
-    return int(some.rsplit("total=", 1)[1]) / 1e6
-
-
 def intake(file: str, outbox: str) -> dict[str, Any]:
     from coc_intake.intake import process_file
     from coc_intake.settings import Settings
@@ -46,12 +36,12 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     inbox_dir.mkdir(parents=True, exist_ok=True)
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
     stages = Stages()
-    stall, start = _io_stall(), time.perf_counter()
+    start = time.perf_counter()
     summary = process_file(LocalStore(inbox_dir), LocalStore(outbox), path.name, AS_OF, Settings.from_env(), {}, stages)
     wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "stages": dict(stages.seconds), "rows": summary.rows, "requests": summary.requests,
-            "rss_mb": _rss_mb(), "io_stall": _io_stall() - stall,
+            "rss_mb": _rss_mb(),
             "peak_stage": next(s for s, mb in stages.peak_mb.items() if mb == peak)}
 
 
@@ -105,7 +95,7 @@ def floor(n: str, folder: str) -> dict[str, Any]:
     count = int(n)
     doc = {"request_id": "COC-DE-ABCDEFGHIJ", "batch_id": "0123456789abcdef", "status": "approved",
            "worker": {"last_name": "Smith", "first_name": "Jane", "ssn": "123-45-6789"}, "pad": "x" * 1200}
-    stall, start = _io_stall(), time.perf_counter()
+    start = time.perf_counter()
 
     def put(indexes: range) -> None:
         for i in indexes:
@@ -115,7 +105,7 @@ def floor(n: str, folder: str) -> dict[str, Any]:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, [range(k, count, 4) for k in range(4)]))
-    return {"wall": time.perf_counter() - start, "files": count, "rss_mb": _rss_mb(), "io_stall": _io_stall() - stall}
+    return {"wall": time.perf_counter() - start, "files": count, "rss_mb": _rss_mb()}
 
 
 def naive(file: str, folder: str) -> dict[str, Any]:
