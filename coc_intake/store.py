@@ -11,10 +11,10 @@ import hashlib
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -108,43 +108,41 @@ class LocalStore:
             d.mkdir(mode=DIR_MODE, exist_ok=True)
             os.chmod(d, DIR_MODE)
 
-    def _staged(self, path: Path, data: bytes) -> str:
-        """A temporary file beside ``path`` holding ``data`` (named after this process, for ``sweep``)."""
+    def _staged(self, path: Path, fill: Callable[[BinaryIO], object]) -> str:
+        """A temporary file beside ``path`` that ``fill`` wrote (named after this process, for ``sweep``)."""
         self._mkdirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fill(fh)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return tmp
 
-    def write(self, key: str, data: bytes) -> None:
+    def _replace(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
-        tmp = self._staged(path, data)
+        tmp = self._staged(path, fill)
         try:
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def write(self, key: str, data: bytes) -> None:
+        self._replace(key, lambda fh: fh.write(data))
+
     def write_from(self, key: str, source: Path) -> str:
-        path = self._path(key)
-        self._mkdirs(path.parent)
         digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".part")
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+
+        def copy(out: BinaryIO) -> None:
+            with source.open("rb") as src:
                 while chunk := src.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        self._replace(key, copy)
         return digest.hexdigest()
 
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
@@ -181,7 +179,7 @@ class LocalStore:
         """Atomic create: the content goes to a temporary file, which is then hard-linked to the key; the link
         fails when the key exists, so nobody ever sees an empty or partial object."""
         path = self._path(key)
-        tmp = self._staged(path, data)
+        tmp = self._staged(path, lambda fh: fh.write(data))
         try:
             os.link(tmp, path)
         except FileExistsError:

@@ -172,17 +172,16 @@ def test_coc_run_killed_while_writing_requests_then_rerun_gives_the_outbox_of_an
 
 # --- the plain functions killed at every moment (forked children) ---
 
-STORE_METHODS = ("write", "write_many", "create", "delete", "sync")
+STORE_METHODS = ("write", "write_from", "write_many", "create", "delete", "sync")
 STORE_FILE = str(Path(intake.__file__).with_name("store.py"))
 
 
 def _instrument(kill_at: int | None, trace: list[str]) -> None:
     """In a forked child only: record every moment of the store's work; SIGKILL the child at moment ``kill_at``.
 
-    Moments: before each store operation (``op …``); inside an atomic write, once its temporary file is full but not
-    renamed yet (``tmp …``); inside a claim, once its content is staged but not yet linked to the claim's key
-    (``claim …``); before each file of a
-    ``write_many`` (``item …``)."""
+    Moments: before each store operation (``op …``); inside an atomic write (``write``, ``write_from``), once its
+    temporary file is full but not renamed yet (``tmp …``); inside a claim, once its content is staged but not yet
+    linked to the claim's key (``claim …``); before each file of a ``write_many`` (``item …``)."""
     from coc_intake import store
 
     def hit(label: str) -> None:
@@ -213,7 +212,7 @@ def _instrument(kill_at: int | None, trace: list[str]) -> None:
         return real_link(src, dst, *args, **kwargs)
 
     def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
-        if from_store() == "write":
+        if from_store() == "_replace":  # write and write_from stage, then rename here
             hit(f"tmp full {Path(dst).name}")
         return real_replace(src, dst, *args, **kwargs)
 
