@@ -37,6 +37,11 @@ def _ids(keys: list[str], countries: list[str]) -> list[str]:
     return [f"COC-{c}-{code}" for c, code in zip(countries, codes, strict=True)]
 
 
+def _countries() -> dict[str, str]:
+    """Agreement code → the ISO code of its country."""
+    return {code: a.country for code, a in agreements.all_agreements().items()}
+
+
 def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
     status = pd.Series(APPROVED, index=rows, dtype=object)
     row_findings = findings[findings["row"].notna()]
@@ -53,7 +58,7 @@ def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings) -> No
     """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period."""
     live = values[status.ne(REJECTED) & values["ssn"].notna() & values["agreement"].notna()]
     live = live[live["assignment_start"].notna() & live["assignment_end"].notna()]
-    keys = live["ssn"] + "|" + live["agreement"].map({c: a.country for c, a in agreements.all_agreements().items()})
+    keys = live["ssn"] + "|" + live["agreement"].map(_countries())
     repeated = keys[keys.duplicated(keep=False)]
     hits: list[tuple[int, int, str]] = []
     for _, group in live.loc[repeated.index].groupby(repeated, sort=False):
@@ -79,8 +84,7 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     status = _statuses(out.frame(), values.index)
     duplicate_rows(values, status, out)
     status = _statuses(out.frame(), values.index)
-    country_of = {code: a.country for code, a in agreements.all_agreements().items()}
-    countries = values["agreement"].map(country_of)
+    countries = values["agreement"].map(_countries())
     sponsor = values["employer_ein"].where(values["worker_type"].ne("self-employed"), values["ssn"]).fillna("")
     start = values["assignment_start"].dt.strftime("%Y-%m-%d")
     accepted = status.ne(REJECTED)

@@ -53,9 +53,14 @@ class FileSummary:
         return cls(**data)  # type: ignore[arg-type]
 
 
+def _batch_id(sha: str) -> str:
+    """A batch is named after its file's content: the first 16 hex digits of its SHA-256."""
+    return sha[:16]
+
+
 def batch_id_of(data: bytes) -> tuple[str, str]:
     sha = hashlib.sha256(data).hexdigest()
-    return sha[:16], sha
+    return _batch_id(sha), sha
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class Submission:
 
     @property
     def batch_id(self) -> str:
-        return self.sha[:16]
+        return _batch_id(self.sha)
 
     def copy_to(self, store: Store, key: str) -> None:
         """Write the bytes that were hashed under ``key`` (streamed from a local file). A file replaced in the inbox
@@ -88,7 +93,7 @@ def open_submission(inbox: Store, name: str) -> Submission:
     path = inbox.local_path(name)
     if path is None:
         data = inbox.read(name)
-        return Submission(name, data, hashlib.sha256(data).hexdigest(), len(data))
+        return Submission(name, data, batch_id_of(data)[1], len(data))
     with path.open("rb") as fh:
         sha = hashlib.file_digest(fh, "sha256").hexdigest()
         size = fh.tell()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,18 +73,6 @@ def _json_values(series: pd.Series, is_date: bool) -> list[Any]:
     # pandas-stubs lack na_value=None for object arrays, which pandas supports.
     values: list[Any] = text.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]
     return values
-
-
-def request_documents(outcome: Outcome, batch_id: str, as_of: dt.date) -> list[tuple[str, bytes]]:
-    """(request_id, JSON bytes) for every approved or referred row."""
-    return [doc for chunk in iter_request_documents(outcome, batch_id, as_of) for doc in chunk]
-
-
-def iter_request_documents(outcome: Outcome, batch_id: str, as_of: dt.date,
-                           chunk: int = 20_000) -> Iterator[list[tuple[str, bytes]]]:
-    """The request documents in chunks of rows."""
-    for part in request_chunks(outcome, chunk):
-        yield documents_at(outcome, part, batch_id, as_of)
 
 
 def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
