@@ -11,18 +11,15 @@ import contextlib
 import datetime as dt
 import json
 import os
-import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from coc_intake.timing import peak_rss_mb
+
 AS_OF = dt.date(2026, 11, 25)
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def intake(file: str, outbox: str) -> dict[str, Any]:
@@ -41,7 +38,7 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "stages": dict(stages.seconds), "rows": summary.rows, "requests": summary.requests,
-            "rss_mb": _rss_mb(),
+            "rss_mb": peak_rss_mb(),
             "peak_stage": next(s for s, mb in stages.peak_mb.items() if mb == peak)}
 
 
@@ -57,7 +54,7 @@ def files(folder: str, outbox: str) -> dict[str, Any]:
     names = list_inbox(inbox)
     for name in names:
         rows += process_file(inbox, out, name, AS_OF, Settings.from_env(), known).rows
-    return {"wall": time.perf_counter() - start, "files": len(names), "rows": rows, "rss_mb": _rss_mb()}
+    return {"wall": time.perf_counter() - start, "files": len(names), "rows": rows, "rss_mb": peak_rss_mb()}
 
 
 def flow(folder: str, outbox: str) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def flow(folder: str, outbox: str) -> dict[str, Any]:
     start = time.perf_counter()
     result = nightly_intake(folder, outbox, AS_OF)
     return {"wall": time.perf_counter() - start, "files": len(result["files"]),
-            "rows": sum(int(f["rows"]) for f in result["files"]), "rss_mb": _rss_mb()}
+            "rows": sum(int(f["rows"]) for f in result["files"]), "rss_mb": peak_rss_mb()}
 
 
 def parse(file: str) -> dict[str, Any]:
@@ -83,7 +80,7 @@ def parse(file: str) -> dict[str, Any]:
 
     start = time.perf_counter()
     sheet = fastexcel.read_excel(file).load_sheet(0, header_row=None, dtypes="string").to_arrow()
-    return {"wall": time.perf_counter() - start, "rows": sheet.num_rows, "rss_mb": _rss_mb()}
+    return {"wall": time.perf_counter() - start, "rows": sheet.num_rows, "rss_mb": peak_rss_mb()}
 
 
 def floor(n: str, folder: str) -> dict[str, Any]:
@@ -105,7 +102,7 @@ def floor(n: str, folder: str) -> dict[str, Any]:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, [range(k, count, 4) for k in range(4)]))
-    return {"wall": time.perf_counter() - start, "files": count, "rss_mb": _rss_mb()}
+    return {"wall": time.perf_counter() - start, "files": count, "rss_mb": peak_rss_mb()}
 
 
 def naive(file: str, folder: str) -> dict[str, Any]:
@@ -154,7 +151,7 @@ def naive(file: str, folder: str) -> dict[str, Any]:
         ws.append(list(values))
     wb.save(target / "results.xlsx")
     timings["write workbooks"] = time.perf_counter() - t
-    return {"wall": time.perf_counter() - start, "stages": timings, "rows": len(frame), "rss_mb": _rss_mb()}
+    return {"wall": time.perf_counter() - start, "stages": timings, "rows": len(frame), "rss_mb": peak_rss_mb()}
 
 
 if __name__ == "__main__":

@@ -108,10 +108,10 @@ def fail_for(name: str, message: str) -> Any:
     """A stand-in for ``coc_intake.intake.check_file`` that raises for one file name only."""
     from coc_intake.engine import check_file as real
 
-    def check_file(data: bytes, file_name: str, *args: Any, **kwargs: Any) -> Any:
+    def check_file(source: bytes | Path, file_name: str, *args: Any, **kwargs: Any) -> Any:
         if file_name == name:
             raise RuntimeError(message)
-        return real(data, file_name, *args, **kwargs)
+        return real(source, file_name, *args, **kwargs)
 
     return check_file
 
