@@ -56,8 +56,8 @@ def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
 
 def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings) -> None:
     """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period."""
-    live = values[status.ne(REJECTED) & values["ssn"].notna() & values["agreement"].notna()]
-    live = live[live["assignment_start"].notna() & live["assignment_end"].notna()]
+    live = values[["ssn", "agreement", "assignment_start", "assignment_end"]]
+    live = live[status.ne(REJECTED) & live.notna().all(axis=1)]
     keys = live["ssn"] + "|" + live["agreement"].map(_countries())
     repeated = keys[keys.duplicated(keep=False)]
     hits: list[tuple[int, int, str]] = []
@@ -104,7 +104,10 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     row_findings["row"] = row_findings["row"].astype(int)
     order = {code: i for i, code in enumerate(CATALOG)}
     row_findings["_o"] = row_findings["code"].map(order)
-    codes = row_findings.sort_values(["row", "_o"]).groupby("row")["code"].agg(lambda s: list(dict.fromkeys(s)))
+    ordered = row_findings.sort_values(["row", "_o"]).drop_duplicates(["row", "code"])
+    by_row: dict[int, list[str]] = {}
+    for row, code in zip(ordered["row"].tolist(), ordered["code"].tolist(), strict=True):
+        by_row.setdefault(row, []).append(code)
     return pd.DataFrame({"status": status, "request_id": ids,
-                         "codes": [c if isinstance(c, list) else [] for c in codes.reindex(values.index).tolist()]},
+                         "codes": [by_row.get(row, []) for row in values.index.tolist()]},
                         index=values.index)
