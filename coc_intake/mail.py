@@ -5,7 +5,8 @@ rerun writes the same one). Delivery sends each queued message that the ledger (
 list, then records it there: a message is never sent twice, and one that fails stays queued for the next run.
 With no SMTP server configured, delivery writes the message to ``mail/<id>.eml``.
 
-Messages carry masked SSNs only and no attachments.
+Messages carry masked SSNs only and no attachments. A message lists at most ``MAX_LISTED`` requests and counts
+the rest (every request ID is in the batch's results.csv).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from coc_intake.settings import Settings
 from coc_intake.store import Store
 
 QUEUE, SENT = "mail/queue/", "mail/sent/"
+#: Requests listed in one confirmation, in sheet order; the rest are counted. A census of 100k rows would otherwise
+#: make a message of megabytes, which mail servers refuse (10-25 MB limits) and no reader uses.
+MAX_LISTED = 1_000
 
 
 @dataclass
@@ -57,7 +61,8 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     request_ids = rows["request_id"].astype(str).to_numpy()
     names = {c: name_of(str(c)) for c in v["host_country"].iloc[accepted].unique()}
     for address in sorted(by_address, key=str):
-        at = accepted[by_address[address]]
+        every = accepted[by_address[address]]
+        at = every[:MAX_LISTED]
         part = shown.iloc[at]
         group = [
             f"  {rid}  {first} {last}  SSN ***-**-{ssn[-4:]}  {names[host]}  {start} to {end}"
@@ -70,18 +75,21 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
         lines = [
             "Hello,",
             "",
-            f"The Social Security Administration's intake accepted {len(group)} Certificate of Coverage "
+            f"The Social Security Administration's intake accepted {len(every)} Certificate of Coverage "
             f"request(s) from the file {outcome.file}:",
             "",
             *group,
         ]
+        if len(every) > len(at):
+            lines += ["", f"  ... and {len(every) - len(at)} more. Every request ID is listed in results.csv of this "
+                          f"file's results (batch {batch_id})."]
         lines += ["", "Keep the request IDs for your records. Certificates are sent to the employer by mail.",
                   "This message was sent because the workbook asked for a confirmation at this address."]
         mid = hashlib.sha256(f"{batch_id}|{address}".encode()).hexdigest()[:24]
         msg = EmailMessage(policy=email.policy.SMTP)
         msg["From"] = sender
         msg["To"] = str(address)
-        msg["Subject"] = f"Certificate of Coverage requests approved ({len(group)}) — {outcome.file}"
+        msg["Subject"] = f"Certificate of Coverage requests approved ({len(every)}) — {outcome.file}"
         msg["Date"] = email.utils.format_datetime(dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
         msg["Message-ID"] = f"<{mid}@coc-intake>"
         msg.set_content("\n".join(lines))

@@ -366,3 +366,27 @@ def test_messages_are_queued_before_the_batch_commits(tmp_path: Path, monkeypatc
     monkeypatch.setattr(outputs, "manifest", spy)
     batch = Batch(tmp_path, Settings())
     assert seen == [batch.queued()] and len(seen[0]) == 2
+
+
+def test_a_confirmation_lists_at_most_max_listed_requests_and_counts_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import email
+    import email.policy
+
+    monkeypatch.setattr(mail, "MAX_LISTED", 2)
+    rows = [row(first_name=f"Worker{c}", last_name="Smith", ssn=f"123-45-{6780 + i}", host_country=host,
+                contact_email=HR) for i, (c, host) in enumerate(zip("ABCD", ["DE", "AT", "CH", "ES"], strict=True))]
+    path = write_xlsx(tmp_path / "many.xlsx", rows)
+    outcome = check_file(path.read_bytes(), path.name, DAY, Settings().limits, {})
+    assert outcome.rows["status"].tolist().count("approved") == 4
+    batch_id = "0123456789abcdef"
+    [(_, raw)] = mail.compose(outcome, batch_id, DAY, "a@ssa.example")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    body = body_of(msg)
+    ids = outcome.rows["request_id"].tolist()
+    assert re.findall(r"COC-[A-Z]{2}-[A-Z0-9]{10}", body) == ids[:2]  # the first two in sheet order
+    assert "accepted 4 Certificate of Coverage request(s)" in body
+    assert (f"... and 2 more. Every request ID is listed in results.csv of this file's results (batch {batch_id})."
+            in " ".join(body.split()))
+    assert "(4)" in str(msg["Subject"])
+    assert "WorkerC" not in body and "WorkerD" not in body
