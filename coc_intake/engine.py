@@ -6,7 +6,9 @@ This is the whole employer's pre-check (``coc validate``) and the core of the ni
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -133,14 +135,16 @@ def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits =
     out = Findings(letters, labels)
     for notice in notices:
         out.add_one(notice)
+    # The validator is imported only now, after the sheet is read: pandera and pydantic are ~15-30 MB that a process
+    # reading a 1M-row workbook would otherwise hold at its memory peak, while the reader builds its grid of cells.
+    # It is imported beside normalize, which spends much of its time in Arrow kernels that release the GIL.
+    importing = ThreadPoolExecutor(1, thread_name_prefix="import-validator")
+    validator = importing.submit(importlib.import_module, "coc_intake.validate")
+    importing.shutdown(wait=False)
     with stages("normalize"):
         parsed = normalize(by_field, out)
     with stages("validate"):
-        # Imported here, after the sheet is read: pandera and pydantic are ~30 MB that a process reading a 1M-row
-        # workbook would otherwise hold at its memory peak, while the reader builds its grid of cells.
-        from coc_intake.validate import validate
-
-        validate(parsed.values, parsed.given, as_of, out)
+        validator.result().validate(parsed.values, parsed.given, as_of, out)
     with stages("decide"):
         rows = decide(parsed.values, out, known_requests)
     return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=rows, sheet=grid.sheet,

@@ -79,6 +79,13 @@ class Findings:
                 }
             )
 
+    def empty_like(self) -> Findings:
+        """A new, empty collection for the same sheet (to be ``extend``-ed into this one)."""
+        return Findings(self._letters, self._labels)
+
+    def extend(self, other: Findings) -> None:
+        self._records.extend(other._records)
+
     def add_one(self, finding: Finding) -> None:
         self._records.append(finding.record())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,94 +188,104 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
     """Type every field of ``raw`` (text cells keyed by field, indexed by sheet row); findings go to ``out``."""
     fields = schemas.fields()
     index = raw.index
-    cols: dict[Hashable, Any] = {}
     given: dict[Hashable, Any] = {}
-    for key in fields:
-        column = blank_to_na(raw[key]) if key in raw else pd.Series(None, index=index, dtype="str")
-        given[key] = column.notna().to_numpy()
-        cols[key] = column
-    values = pd.DataFrame(cols, index=index)
+    blanked: dict[str, pd.Series] = {}
     typed: dict[str, pd.Series] = {}
 
-    for key, field in fields.items():
-        column = values[key]
-        kind = field.type
-        if kind == "text":
-            too_long = column.str.len() > (field.max_length or 10_000)
-            out.add("invalid-value", key, column.index[too_long.fillna(False).astype(bool)],
-                    column[too_long.fillna(False).astype(bool)],
-                    {"allowed": f"use 1 to {field.max_length} characters"})
-            typed[key] = column.where(~too_long.fillna(False).astype(bool))
-        elif kind in ("name", "initial"):
-            max_length = field.max_length or 40
-            if kind == "name":
-                ok = _over_unique(column, lambda v: name_ok(v, max_length))  # noqa: B023 - used at once
-                limit = f"1 to {max_length} characters"
-            else:
-                ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
-                limit = "one letter"
-            bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
-            out.add("invalid-name", key, column.index[bad], column[bad], {"limit": limit})
-            typed[key] = column.where(~bad)
-        elif kind == "ssn":
-            canonical, restored, invalid = parse_ssn(column)
-            out.add("invalid-ssn", key, column.index[invalid], column[invalid])
-            out.add("ssn-zeros-restored", key, column.index[restored], column[restored],
-                    [{"fixed": "***-**-" + v[-4:]} for v in canonical[restored]])
-            typed[key] = canonical
-        elif kind in ("ein", "zip"):
-            parser = ein_value if kind == "ein" else zip_value
-            value, flag = _over_unique_parts(column, parser, 2)
-            bad = column.notna() & value.isna()
-            code = "invalid-ein" if kind == "ein" else "invalid-zip"
-            out.add(code, key, column.index[bad], column[bad])
-            fixed = flag.eq("restored").fillna(False).astype(bool)
-            out.add(f"{kind}-zeros-restored", key, column.index[fixed], column[fixed],
-                    [{"fixed": v} for v in value[fixed]])
-            typed[key] = value.astype("str").where(value.notna())
-        elif kind == "state":
-            upper = column.str.upper()
-            bad = column.notna() & ~upper.isin(USPS_STATES)
-            out.add("invalid-value", key, column.index[bad], column[bad],
-                    {"allowed": "use the USPS two-letter code of a state, DC, PR, VI, GU, AS or MP"})
-            typed[key] = upper.where(~bad)
-        elif kind == "date":
-            dates = parse_dates(column)
-            bad = column.notna() & dates.isna()
-            out.add("invalid-date", key, column.index[bad], column[bad])
-            typed[key] = dates
-        elif kind in ("country", "countries"):
-            iso = _over_unique(column, countries.to_alpha2 if kind == "country" else countries_value)
-            bad = column.notna() & iso.isna()
-            out.add("invalid-country", key, column.index[bad], column[bad])
-            typed[key] = iso.astype("str").where(iso.notna())
-        elif kind == "enum":
-            value = _over_unique(column, lambda v: enum_value(field, v))  # noqa: B023 - used at once
-            bad = column.notna() & value.isna()
-            out.add("invalid-value", key, column.index[bad], column[bad],
-                    {"allowed": "use one of: " + ", ".join(field.values)})
-            if field.default is not None:
-                value = value.where(column.notna(), field.default)
-            typed[key] = value.astype("str").where(value.notna())
-        elif kind == "yesno":
-            value = column.str.casefold().map(_YES)
-            bad = column.notna() & value.isna()
-            out.add("invalid-value", key, column.index[bad], column[bad], {"allowed": "use Y or N"})
-            typed[key] = value.astype("str").where(value.notna())
-        elif kind == "email":
-            value, reason = _over_unique_parts(column, email_value, 2)
-            bad = column.notna() & value.isna()
-            out.add("invalid-email", key, column.index[bad], column[bad], [{"reason": r} for r in reason[bad]])
-            typed[key] = value.astype("str").where(value.notna())
-        elif kind in ("host", "region"):
-            continue  # resolved together below: Quebec and the Canadian region pick the agreement
-        else:  # pragma: no cover - the dictionary's types are closed
-            raise ValueError(f"unknown field type {kind!r} for {key}")
+    # Fields are typed two at a time: most of the work is in Arrow kernels, which release the GIL. Each field's
+    # findings are collected apart and added in the dictionary's order, as if typed one after the other.
+    def one(key: str) -> tuple[pd.Series, pd.Series | None, Findings]:
+        column = blank_to_na(raw[key]) if key in raw else pd.Series(None, index=index, dtype="str")
+        found = out.empty_like()
+        return column, _type_column(key, fields[key], column, found), found
 
-    typed.update(_host_and_region(values["host_country"], values["worksite_region"], out))
+    with ThreadPoolExecutor(2, thread_name_prefix="normalize") as pool:
+        for key, (column, typed_column, found) in zip(fields, pool.map(one, fields), strict=True):
+            given[key] = column.notna().to_numpy()
+            blanked[key] = column
+            out.extend(found)
+            if typed_column is not None:
+                typed[key] = typed_column
+
+    typed.update(_host_and_region(blanked["host_country"], blanked["worksite_region"], out))
     frame = pd.DataFrame(typed, index=index)
     return Parsed(values=frame[[k for k in fields if k in frame] + ["agreement", "host_territory"]],
                   given=pd.DataFrame(given, index=index))
+
+
+def _type_column(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series | None:
+    """One field's typed column (None for the host and region, typed together); its findings go to ``out``."""
+    kind = field.type
+    if kind == "text":
+        too_long = column.str.len() > (field.max_length or 10_000)
+        out.add("invalid-value", key, column.index[too_long.fillna(False).astype(bool)],
+                column[too_long.fillna(False).astype(bool)],
+                {"allowed": f"use 1 to {field.max_length} characters"})
+        return column.where(~too_long.fillna(False).astype(bool))
+    if kind in ("name", "initial"):
+        max_length = field.max_length or 40
+        if kind == "name":
+            ok = _over_unique(column, lambda v: name_ok(v, max_length))
+            limit = f"1 to {max_length} characters"
+        else:
+            ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
+            limit = "one letter"
+        bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
+        out.add("invalid-name", key, column.index[bad], column[bad], {"limit": limit})
+        return column.where(~bad)
+    if kind == "ssn":
+        canonical, restored, invalid = parse_ssn(column)
+        out.add("invalid-ssn", key, column.index[invalid], column[invalid])
+        out.add("ssn-zeros-restored", key, column.index[restored], column[restored],
+                [{"fixed": "***-**-" + v[-4:]} for v in canonical[restored]])
+        return canonical
+    if kind in ("ein", "zip"):
+        parser = ein_value if kind == "ein" else zip_value
+        value, flag = _over_unique_parts(column, parser, 2)
+        bad = column.notna() & value.isna()
+        code = "invalid-ein" if kind == "ein" else "invalid-zip"
+        out.add(code, key, column.index[bad], column[bad])
+        fixed = flag.eq("restored").fillna(False).astype(bool)
+        out.add(f"{kind}-zeros-restored", key, column.index[fixed], column[fixed],
+                [{"fixed": v} for v in value[fixed]])
+        return value.astype("str").where(value.notna())
+    if kind == "state":
+        upper = column.str.upper()
+        bad = column.notna() & ~upper.isin(USPS_STATES)
+        out.add("invalid-value", key, column.index[bad], column[bad],
+                {"allowed": "use the USPS two-letter code of a state, DC, PR, VI, GU, AS or MP"})
+        return upper.where(~bad)
+    if kind == "date":
+        dates = parse_dates(column)
+        bad = column.notna() & dates.isna()
+        out.add("invalid-date", key, column.index[bad], column[bad])
+        return dates
+    if kind in ("country", "countries"):
+        iso = _over_unique(column, countries.to_alpha2 if kind == "country" else countries_value)
+        bad = column.notna() & iso.isna()
+        out.add("invalid-country", key, column.index[bad], column[bad])
+        return iso.astype("str").where(iso.notna())
+    if kind == "enum":
+        value = _over_unique(column, lambda v: enum_value(field, v))
+        bad = column.notna() & value.isna()
+        out.add("invalid-value", key, column.index[bad], column[bad],
+                {"allowed": "use one of: " + ", ".join(field.values)})
+        if field.default is not None:
+            value = value.where(column.notna(), field.default)
+        return value.astype("str").where(value.notna())
+    if kind == "yesno":
+        value = column.str.casefold().map(_YES)
+        bad = column.notna() & value.isna()
+        out.add("invalid-value", key, column.index[bad], column[bad], {"allowed": "use Y or N"})
+        return value.astype("str").where(value.notna())
+    if kind == "email":
+        value, reason = _over_unique_parts(column, email_value, 2)
+        bad = column.notna() & value.isna()
+        out.add("invalid-email", key, column.index[bad], column[bad], [{"reason": r} for r in reason[bad]])
+        return value.astype("str").where(value.notna())
+    if kind in ("host", "region"):
+        return None  # resolved together (_host_and_region): Quebec and the Canadian region pick the agreement
+    raise ValueError(f"unknown field type {kind!r} for {key}")  # pragma: no cover - the types are closed
 
 
 def _host_and_region(host: pd.Series, region: pd.Series, out: Findings) -> dict[str, pd.Series]:
