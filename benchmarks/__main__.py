@@ -30,6 +30,9 @@ _ENV = {**os.environ, "COC_MAX_BYTES": str(1 << 30), "COC_MAX_UNCOMPRESSED": str
 
 
 def _measure(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    # Each measurement starts with nothing left to write back: otherwise it pays for the disk writes of the one
+    # before (a floor measured right after an intake of 100k files took 2-5x as long as after a pause).
+    os.sync()
     done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", *args], capture_output=True, text=True,
                           env={**_ENV, **(env or {})})
     if done.returncode:

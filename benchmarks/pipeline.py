@@ -89,6 +89,7 @@ def floor(n: str, folder: str) -> dict[str, Any]:
 
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
+    root = str(target)
     count = int(n)
     doc = {"request_id": "COC-DE-ABCDEFGHIJ", "batch_id": "0123456789abcdef", "status": "approved",
            "worker": {"last_name": "Smith", "first_name": "Jane", "ssn": "123-45-6789"}, "pad": "x" * 1200}
@@ -96,7 +97,9 @@ def floor(n: str, folder: str) -> dict[str, Any]:
 
     def put(indexes: range) -> None:
         for i in indexes:
-            fd = os.open(target / f"COC-DE-{i:010d}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # A plain string path: joining pathlib paths costs ~20 us per file under the GIL (2 s per 100k files
+            # on tmpfs), which a floor must not include.
+            fd = os.open(f"{root}/COC-DE-{i:010d}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.write(fd, orjson.dumps({**doc, "n": i}, option=orjson.OPT_INDENT_2))
             os.close(fd)
 
