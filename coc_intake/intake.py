@@ -275,14 +275,15 @@ def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: s
     """Build and write the request documents, each task a chunk of rows: writing small files is bound by system
     calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded."""
     base = f"{BATCHES}{batch_id}/requests/"
+    if outcome.status != "processed":
+        return []
+    documents = outputs.RequestDocuments(outcome, batch_id, as_of)
 
     def unit(part: np.ndarray) -> list[str]:
-        docs = outputs.documents_at(outcome, part, batch_id, as_of)
+        docs = documents.at(part)
         outbox.write_many([(f"{base}{rid}.json", body) for rid, body in docs])
         return [rid for rid, _ in docs]
 
-    if outcome.status != "processed":
-        return []
     return [pool.submit(unit, part) for part in outputs.request_chunks(outcome, REQUEST_CHUNK)]
 
 

@@ -52,9 +52,22 @@ Slot = Text | Raw
 
 def text_literals(values: pa.Array) -> pa.Array:
     """Each string as a JSON string literal, each missing value as ``null``."""
+    return _literals(_large(values))
+
+
+def _large(values: pa.Array) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    values = values.cast(pa.large_string())
+    return values.cast(pa.large_string())
+
+
+def _plain(values: pa.Array) -> bool:
+    """Every value is there and needs no escaping: its literal is the value in quotes (``encode`` then puts the
+    quotes in its constant pieces)."""
+    return not values.null_count and not pc.any(pc.match_substring_regex(values, _ESCAPED)).as_py()
+
+
+def _literals(values: pa.Array) -> pa.Array:
     quote = _text('"')
     quoted = pc.binary_join_element_wise(quote, values, quote, _text(""))
     special = pc.fill_null(pc.match_substring_regex(values, _ESCAPED), False)
@@ -139,14 +152,22 @@ def encode(shape: Mapping[str, Any], columns: Mapping[str, pa.Array], *, newline
         parts.append(piece)
         values = columns[slot.column]
         if isinstance(slot, Text):
-            parts.append(text_literals(values))
+            values = _large(values)
+            # A column with nothing to escape or null goes in as it is, its quotes joined to the constant pieces.
+            parts += ['"', values, '"'] if _plain(values) else [_literals(values)]
         else:
             # orjson writes no raw line break inside a value, so every one is indentation to deepen.
             parts.append(pc.replace_substring(values.cast(pa.large_string()), "\n", "\n" + indent) if indent
                          else values)
     parts.append(pieces[-1])
+    merged: list[Any] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
     joined: pa.Array = pc.binary_join_element_wise(
-        *[_text(p) if isinstance(p, str) else p for p in parts if not isinstance(p, str) or p], _text(""))
+        *[_text(p) if isinstance(p, str) else p for p in merged if not isinstance(p, str) or p], _text(""))
     return joined
 
 

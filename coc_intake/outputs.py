@@ -93,8 +93,7 @@ def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
 
 def documents_at(outcome: Outcome, part: np.ndarray, batch_id: str, as_of: dt.date) -> list[tuple[str, bytes]]:
     """(request_id, JSON bytes) of the rows at these positions."""
-    assert outcome.values is not None
-    return _documents(outcome.values.iloc[part], outcome.rows.iloc[part], outcome, batch_id, as_of)
+    return RequestDocuments(outcome, batch_id, as_of).at(part)
 
 
 #: The nested objects of a request document: JSON name → data dictionary field, in the order written.
@@ -110,12 +109,6 @@ _ASSIGNMENT = {"host_country": "host_country", "start": "assignment_start", "end
                "worksite_region": "worksite_region", "health_insurance": "health_insurance"}
 
 
-def _column(series: pd.Series, is_date: bool) -> pa.Array:
-    """A column as Arrow strings: ISO dates or text, missing where missing."""
-    values = pa.array(series, from_pandas=True)
-    return values.cast(pa.date32()).cast(pa.large_string()) if is_date else values.cast(pa.large_string())
-
-
 def _agreement_object(code: str | None) -> dict[str, Any] | None:
     a = agreements.all_agreements().get(code) if code else None
     if a is None:
@@ -124,40 +117,60 @@ def _agreement_object(code: str | None) -> dict[str, Any] | None:
             "max_months": a.max_months, "code": a.code}
 
 
-def _documents(v: pd.DataFrame, rows: pd.DataFrame, outcome: Outcome, batch_id: str,
-               as_of: dt.date) -> list[tuple[str, bytes]]:
-    # Encoded a column at a time (jsonrows): at a million requests every per-row Python step costs seconds.
-    types = {key: f.type for key, f in schemas.fields().items()}
-    columns = {key: _column(v[key], types.get(key) == "date") for key in [*types, "agreement"]}
-    columns["citizenship"] = jsonrows.each(columns["citizenship"], lambda c: c.split(";") if c else [])
-    columns["agreement"] = jsonrows.each(columns["agreement"], _agreement_object)
-    columns["row"] = pa.array(rows.index.to_numpy(dtype=np.int64)).cast(pa.large_string())
-    columns["status"] = pa.array(rows["status"].tolist(), pa.large_string())
-    request_ids = [str(rid) for rid in rows["request_id"].tolist()]
-    columns["request_id"] = pa.array(request_ids, pa.large_string())
-    codes = [tuple(c) for c in rows["codes"].tolist()]
-    columns["referral_reasons"] = jsonrows.each_tuple(codes, lambda cs: [c for c in cs if c in REFERRAL_CODES])
-    columns["warnings"] = jsonrows.each_tuple(
-        codes, lambda cs: [c for c in cs if c not in REFERRAL_CODES and CATALOG[c].severity != "error"])
-    employer = jsonrows.encode({k: jsonrows.Text(f) for k, f in _EMPLOYER.items()}, columns)
-    is_employee = pc.fill_null(pc.equal(columns["worker_type"], "employee"), False)
-    columns["employer"] = pc.if_else(is_employee, employer, pa.scalar("null", pa.large_string()))
-    shape = {
-        "request_id": jsonrows.Text("request_id"),
-        "batch_id": batch_id,
-        "status": jsonrows.Text("status"),
-        "referral_reasons": jsonrows.Raw("referral_reasons"),
-        "warnings": jsonrows.Raw("warnings"),
-        "agreement": jsonrows.Raw("agreement"),
-        "source": {"file": outcome.file, "sheet": outcome.sheet, "row": jsonrows.Raw("row")},
-        "employer": jsonrows.Raw("employer"),
-        "worker": {k: jsonrows.Raw(f) if f == "citizenship" else jsonrows.Text(f) for k, f in _WORKER.items()},
-        "assignment": {k: jsonrows.Text(f) for k, f in _ASSIGNMENT.items()},
-        "contact_email": jsonrows.Text("contact_email"),
-        "as_of": as_of.isoformat(),
-    }
-    docs = jsonrows.encode(shape, columns, newline=True).cast(pa.large_binary()).to_pylist()
-    return list(zip(request_ids, docs, strict=True))
+class RequestDocuments:
+    """The request documents of an outcome, built a chunk of rows at a time; several threads may build chunks at
+    once (they only read what is shared). The typed rows are viewed as an Arrow table once, without copying its
+    text columns, so that a chunk is an Arrow ``take`` and Arrow kernels (which release the GIL), not pandas."""
+
+    def __init__(self, outcome: Outcome, batch_id: str, as_of: dt.date) -> None:
+        assert outcome.values is not None
+        types = {key: f.type for key, f in schemas.fields().items()}
+        self._dates = {key for key, kind in types.items() if kind == "date"}
+        self._table = pa.Table.from_pandas(outcome.values[[*types, "agreement"]], preserve_index=False)
+        rows = outcome.rows
+        self._rows = rows.index.to_numpy(dtype=np.int64)
+        self._status = rows["status"].to_numpy(dtype=object)
+        self._ids = rows["request_id"].to_numpy(dtype=object)
+        self._codes = rows["codes"].to_numpy(dtype=object)
+        self._shape = {
+            "request_id": jsonrows.Text("request_id"),
+            "batch_id": batch_id,
+            "status": jsonrows.Text("status"),
+            "referral_reasons": jsonrows.Raw("referral_reasons"),
+            "warnings": jsonrows.Raw("warnings"),
+            "agreement": jsonrows.Raw("agreement"),
+            "source": {"file": outcome.file, "sheet": outcome.sheet, "row": jsonrows.Raw("row")},
+            "employer": jsonrows.Raw("employer"),
+            "worker": {k: jsonrows.Raw(f) if f == "citizenship" else jsonrows.Text(f) for k, f in _WORKER.items()},
+            "assignment": {k: jsonrows.Text(f) for k, f in _ASSIGNMENT.items()},
+            "contact_email": jsonrows.Text("contact_email"),
+            "as_of": as_of.isoformat(),
+        }
+
+    def at(self, part: np.ndarray) -> list[tuple[str, bytes]]:
+        """(request_id, JSON bytes) of the rows at these positions."""
+        taken = self._table.take(pa.array(part, pa.int64()))
+        columns: dict[str, pa.Array] = {}
+        for name in taken.column_names:
+            values = taken.column(name).combine_chunks()
+            if name in self._dates:
+                values = values.cast(pa.date32())
+            columns[name] = values.cast(pa.large_string())
+        columns["citizenship"] = jsonrows.each(columns["citizenship"], lambda c: c.split(";") if c else [])
+        columns["agreement"] = jsonrows.each(columns["agreement"], _agreement_object)
+        columns["row"] = pa.array(self._rows[part]).cast(pa.large_string())
+        columns["status"] = pa.array(self._status[part], pa.large_string())
+        request_ids = [str(rid) for rid in self._ids[part]]
+        columns["request_id"] = pa.array(request_ids, pa.large_string())
+        codes = [tuple(c) for c in self._codes[part]]
+        columns["referral_reasons"] = jsonrows.each_tuple(codes, lambda cs: [c for c in cs if c in REFERRAL_CODES])
+        columns["warnings"] = jsonrows.each_tuple(
+            codes, lambda cs: [c for c in cs if c not in REFERRAL_CODES and CATALOG[c].severity != "error"])
+        employer = jsonrows.encode({k: jsonrows.Text(f) for k, f in _EMPLOYER.items()}, columns)
+        is_employee = pc.fill_null(pc.equal(columns["worker_type"], "employee"), False)
+        columns["employer"] = pc.if_else(is_employee, employer, pa.scalar("null", pa.large_string()))
+        docs = jsonrows.encode(self._shape, columns, newline=True).cast(pa.large_binary()).to_pylist()
+        return list(zip(request_ids, docs, strict=True))
 
 
 def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.date,
