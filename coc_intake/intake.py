@@ -305,15 +305,19 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
             with stages("commit"):
                 outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of,
                                                                           settings.mail_from)))
+                # The manifest is built now, from the IDs the chunks write, while they are being written.
+                request_ids = outputs.request_ids(outcome) if requests else []
+                manifest = outputs.manifest(outcome, batch_id, file.sha, file.size, as_of, request_ids)
             with stages("write requests"):
-                request_ids = [rid for done in requests for rid in done.result()]
+                written = [rid for done in requests for rid in done.result()]
+            if written != request_ids:  # pragma: no cover - both come from the same positions
+                raise RuntimeError(f"{name}: the request files written differ from the manifest's request IDs")
         except BaseException:
             for pending in requests:  # a failed batch is not committed: its remaining chunks need not be written
                 pending.cancel()
             raise
     with stages("commit"):
         file.copy_to(outbox, f"{base}source/{PurePosixPath(name).name}")
-        outbox.write(pending_key(batch_id), outputs.manifest(outcome, batch_id, file.sha, file.size, as_of,
-                                                             request_ids))
+        outbox.write(pending_key(batch_id), manifest)
     counts = outcome.counts() if outcome.status == "processed" else {}
     return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

@@ -83,12 +83,22 @@ def errors_csv(outcome: Outcome) -> bytes:
     return csv_bytes(ERROR_COLUMNS, zip(*table, strict=True))
 
 
+def _accepted(outcome: Outcome) -> np.ndarray:
+    """Positions of the rows that make a request (approved or referred)."""
+    if outcome.values is None:
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(outcome.rows["status"].ne("rejected").to_numpy())
+
+
 def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
     """Positions of the accepted rows, in chunks: each can be built and written on its own."""
-    if outcome.values is None:
-        return []
-    positions = np.flatnonzero(outcome.rows["status"].ne("rejected").to_numpy())
+    positions = _accepted(outcome)
     return [positions[start:start + chunk] for start in range(0, len(positions), chunk)]
+
+
+def request_ids(outcome: Outcome) -> list[str]:
+    """The IDs of the requests the outcome makes, in the order of ``request_chunks``."""
+    return [str(rid) for rid in outcome.rows["request_id"].to_numpy(dtype=object)[_accepted(outcome)]]
 
 
 def documents_at(outcome: Outcome, part: np.ndarray, batch_id: str, as_of: dt.date) -> list[tuple[str, bytes]]:
