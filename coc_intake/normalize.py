@@ -137,16 +137,20 @@ def parse_dates(raw: pd.Series) -> pd.Series:
         (r"\d{1,2}/\d{1,2}/\d{4}", "%m/%d/%Y", None),
         (r"\d{1,2}-[A-Za-z]{3}-\d{4}", "%d-%b-%Y", None),
     ]
+    # The forms exclude each other, so each is looked for only in the cells no earlier form matched (nearly all
+    # cells of a census match the first).
+    rest = text[text.notna()]
     for pattern, fmt, cut in forms:
-        hit = text.str.fullmatch(pattern).fillna(False).astype(bool)
+        hit = rest.str.fullmatch(pattern).fillna(False).astype(bool)
         if hit.any():
-            part = text[hit].str.slice(0, cut) if cut else text[hit]
-            out[hit] = pd.to_datetime(part, format=fmt, errors="coerce").astype("datetime64[s]")
-    serial = text.str.fullmatch(r"\d{1,7}(?:\.\d+)?").fillna(False).astype(bool)
+            part = rest[hit].str.slice(0, cut) if cut else rest[hit]
+            out[part.index] = pd.to_datetime(part, format=fmt, errors="coerce").astype("datetime64[s]")
+            rest = rest[~hit]
+    serial = rest.str.fullmatch(r"\d{1,7}(?:\.\d+)?").fillna(False).astype(bool)
     if serial.any():
-        days = pd.to_numeric(text[serial], errors="coerce")
+        days = pd.to_numeric(rest[serial], errors="coerce")
         days = days.where((days >= 1) & (days <= _MAX_SERIAL))
-        out[serial] = (_EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")).astype("datetime64[s]")
+        out[days.index] = (_EXCEL_EPOCH + pd.to_timedelta(np.floor(days), unit="D")).astype("datetime64[s]")
     return out
 
 
