@@ -135,7 +135,7 @@ def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits =
     out = Findings(letters, labels)
     for notice in notices:
         out.add_one(notice)
-    # The validator is imported only now, after the sheet is read: pandera and pydantic are ~15-30 MB that a process
+    # The validator is imported only now, after the sheet is read: pandera and pydantic are ~15 MB that a process
     # reading a 1M-row workbook would otherwise hold at its memory peak, while the reader builds its grid of cells.
     # It is imported beside normalize, which spends much of its time in Arrow kernels that release the GIL.
     importing = ThreadPoolExecutor(1, thread_name_prefix="import-validator")
