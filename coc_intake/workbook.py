@@ -125,14 +125,24 @@ def _rows_sheet(wb: Any, title: str, outcome: Outcome, status: str, head: Any, b
     cells = raw.loc[wanted].to_numpy(dtype=object)
     ids = outcome.rows.loc[wanted, "request_id"].tolist()
     for i, (row, values) in enumerate(zip(wanted.tolist(), cells, strict=True), start=1):
-        for c, (letter, value) in enumerate(zip(letters, values, strict=True)):
-            text = _cell_text(value)
+        texts = [_cell_text(value) for value in values]
+        # Runs of plain cells go in one call (xlsxwriter's per-call overhead is most of its cost), in column order,
+        # so that the shared strings are numbered as if written one by one. Marked cells and empty ones (which
+        # write_row would leave out, write_string keeps) are written one by one.
+        start = 0
+        for c, letter in enumerate(letters):
             notes = marks.get((row, letter))
-            if notes:
-                sheet.write_string(i, c, text, bad)
-                sheet.write_comment(i, c, "\n".join(notes)[:30000], {"x_scale": 3, "y_scale": 2})
-            else:
-                sheet.write_string(i, c, text)
+            if notes or not texts[c]:
+                if start < c:
+                    sheet.write_row(i, start, texts[start:c])
+                if notes:
+                    sheet.write_string(i, c, texts[c], bad)
+                    sheet.write_comment(i, c, "\n".join(notes)[:30000], {"x_scale": 3, "y_scale": 2})
+                else:
+                    sheet.write_string(i, c, texts[c])
+                start = c + 1
+        if start < len(texts):
+            sheet.write_row(i, start, texts[start:])
         joined = " | ".join(messages.get(row, []))
         if status == "referred":
             sheet.write_string(i, extra, str(ids[i - 1]))
