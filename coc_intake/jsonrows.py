@@ -80,9 +80,7 @@ def _literals(values: pa.Array) -> pa.Array:
 def each(values: pa.Array, encode_one: Callable[[Any], Any]) -> pa.Array:
     """JSON text of ``encode_one(value)`` for every value, computed once per distinct value (for columns of few
     distinct values: codes, countries)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values.cast(pa.large_string()))
+    encoded = pc.dictionary_encode(_large(values))
     texts = [orjson.dumps(encode_one(v), option=INDENT).decode() for v in encoded.dictionary.to_pylist()]
     taken = pc.take(pa.array(texts, pa.large_string()), encoded.indices)
     if not taken.null_count:
@@ -157,8 +155,8 @@ def encode(shape: Mapping[str, Any], columns: Mapping[str, pa.Array], *, newline
             parts += ['"', values, '"'] if _plain(values) else [_literals(values)]
         else:
             # orjson writes no raw line break inside a value, so every one is indentation to deepen.
-            parts.append(pc.replace_substring(values.cast(pa.large_string()), "\n", "\n" + indent) if indent
-                         else values)
+            values = _large(values)
+            parts.append(pc.replace_substring(values, "\n", "\n" + indent) if indent else values)
     parts.append(pieces[-1])
     merged: list[Any] = []
     for part in parts:
@@ -175,11 +173,9 @@ def concat(texts: pa.Array, end: bytes = b"") -> bytes:
     """Every text followed by ``end``, as one bytes object (no text may be missing)."""
     if texts.null_count:
         raise ValueError("concat: a text is missing")
-    if end:
+    texts = _large(texts)
+    if end:  # each text, the separator, then nothing: the text followed by ``end``
         texts = pc.binary_join_element_wise(texts, _text(""), _text(end.decode()))
-    texts = texts.cast(pa.large_string())
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
     if len(texts) == 0:
         return b""
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset:texts.offset + len(texts) + 1]

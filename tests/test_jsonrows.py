@@ -335,3 +335,24 @@ def test_text_literals_of_any_text_equal_orjsons_string_literal(values: list[str
     literals = jsonrows.text_literals(pa.array(values, pa.large_string() if large else pa.string()))
     assert literals.to_pylist() == ["null" if v is None else orjson.dumps(v).decode() for v in values]
     assert [orjson.loads(lit) for lit in literals.to_pylist()] == values
+
+
+# --- concat --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("end", [b"", b"\n", b"\r\n"])
+def test_concat_gives_every_text_followed_by_end_as_one_bytes_object(end: bytes) -> None:
+    texts = ["a", "", "bc", "é中😀"]
+    assert jsonrows.concat(pa.array(texts, pa.string()), end) == b"".join(t.encode() + end for t in texts)
+
+
+def test_concat_of_a_slice_and_of_a_chunked_array_holds_only_their_texts() -> None:
+    whole = pa.array(["skip", "x", "yz", "skip too"], pa.large_string())
+    assert jsonrows.concat(whole.slice(1, 2), b";") == b"x;yz;"
+    assert jsonrows.concat(pa.chunked_array([["a"], ["b", "c"]], pa.string()), b"\n") == b"a\nb\nc\n"
+    assert jsonrows.concat(pa.array([], pa.string()), b"\n") == b""
+
+
+def test_concat_refuses_a_missing_text() -> None:
+    with pytest.raises(ValueError, match="missing"):
+        jsonrows.concat(pa.array(["a", None], pa.string()))
