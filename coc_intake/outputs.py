@@ -101,11 +101,6 @@ def request_ids(outcome: Outcome) -> list[str]:
     return [str(rid) for rid in outcome.rows["request_id"].to_numpy(dtype=object)[_accepted(outcome)]]
 
 
-def documents_at(outcome: Outcome, part: np.ndarray, batch_id: str, as_of: dt.date) -> list[tuple[str, bytes]]:
-    """(request_id, JSON bytes) of the rows at these positions."""
-    return RequestDocuments(outcome, batch_id, as_of).at(part)
-
-
 #: The nested objects of a request document: JSON name → data dictionary field, in the order written.
 _EMPLOYER = {"ein": "employer_ein", "name": "employer_name", "street": "employer_street", "city": "employer_city",
              "state": "employer_state", "zip": "employer_zip", "foreign_employer_name": "foreign_employer_name",

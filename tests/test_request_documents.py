@@ -98,14 +98,14 @@ def assert_same_documents(outcome: Outcome, batch_id: str = BATCH) -> list[dict[
     """The documents of every accepted row, all at once and chunk by chunk, equal the oracle's byte for byte; the
     parsed documents are returned."""
     positions = accepted(outcome)
-    built = outputs.documents_at(outcome, positions, batch_id, AS_OF_DATE)
+    built = outputs.RequestDocuments(outcome, batch_id, AS_OF_DATE).at(positions)
     expected = oracle_documents(outcome, positions, batch_id, AS_OF_DATE)
     assert [rid for rid, _ in built] == [rid for rid, _ in expected]
     for (rid, got), (_, want) in zip(built, expected, strict=True):
         assert got == want, rid
     # The intake writes the documents in chunks: a chunk is encoded on its own, with the same bytes.
     chunked = [doc for part in outputs.request_chunks(outcome, 2) for doc in
-               outputs.documents_at(outcome, part, batch_id, AS_OF_DATE)]
+               outputs.RequestDocuments(outcome, batch_id, AS_OF_DATE).at(part)]
     assert chunked == built
     return [orjson.loads(doc) for _, doc in built]
 
@@ -204,7 +204,7 @@ def test_awkward_values_give_byte_for_byte_the_per_row_documents(tmp_path: Path)
 def test_documents_of_any_selection_of_rows_match_the_per_row_documents(tmp_path: Path, positions: list[int]) -> None:
     outcome = check_file(awkward_workbook(tmp_path / "awkward.xlsx"), "awkward.xlsx", AS_OF_DATE)
     part = np.array(positions, dtype=np.int64)
-    built = outputs.documents_at(outcome, part, BATCH, AS_OF_DATE)
+    built = outputs.RequestDocuments(outcome, BATCH, AS_OF_DATE).at(part)
     assert built == oracle_documents(outcome, part, BATCH, AS_OF_DATE)
     assert len(built) == len(positions)
 
