@@ -133,10 +133,11 @@ class RequestDocuments:
         self._dates = {key for key, kind in types.items() if kind == "date"}
         self._table = pa.Table.from_pandas(outcome.values[[*types, "agreement"]], preserve_index=False)
         rows = outcome.rows
-        self._rows = rows.index.to_numpy(dtype=np.int64)
-        self._status = rows["status"].to_numpy(dtype=object)
-        self._ids = rows["request_id"].to_numpy(dtype=object)
-        self._codes = rows["codes"].to_numpy(dtype=object)
+        # What comes from the decisions, as Arrow columns of every row: a chunk takes its rows from them.
+        self._rows = pa.array(rows.index.to_numpy(dtype=np.int64)).cast(pa.large_string())
+        self._status = pa.array(rows["status"].tolist(), pa.large_string())
+        self._ids = pa.array(rows["request_id"].tolist(), pa.large_string(), from_pandas=True)
+        self._lists = _code_lists(rows["codes"].tolist())
         self._shape = {
             "request_id": jsonrows.Text("request_id"),
             "batch_id": batch_id,
@@ -163,19 +164,41 @@ class RequestDocuments:
             columns[name] = values.cast(pa.large_string())
         columns["citizenship"] = jsonrows.each(columns["citizenship"], lambda c: c.split(";") if c else [])
         columns["agreement"] = jsonrows.each(columns["agreement"], _agreement_object)
-        columns["row"] = pa.array(self._rows[part]).cast(pa.large_string())
-        columns["status"] = pa.array(self._status[part], pa.large_string())
-        request_ids = [str(rid) for rid in self._ids[part]]
-        columns["request_id"] = pa.array(request_ids, pa.large_string())
-        codes = [tuple(c) for c in self._codes[part]]
-        columns["referral_reasons"] = jsonrows.each_tuple(codes, lambda cs: [c for c in cs if c in REFERRAL_CODES])
-        columns["warnings"] = jsonrows.each_tuple(
-            codes, lambda cs: [c for c in cs if c not in REFERRAL_CODES and CATALOG[c].severity != "error"])
+        positions = pa.array(part, pa.int64())
+        columns["row"] = self._rows.take(positions)
+        columns["status"] = self._status.take(positions)
+        columns["request_id"] = self._ids.take(positions)
+        for name, texts in self._lists.items():
+            columns[name] = texts.take(positions)
         employer = jsonrows.encode({k: jsonrows.Text(f) for k, f in _EMPLOYER.items()}, columns)
         is_employee = pc.fill_null(pc.equal(columns["worker_type"], "employee"), False)
         columns["employer"] = pc.if_else(is_employee, employer, pa.scalar("null", pa.large_string()))
-        docs = jsonrows.encode(self._shape, columns, newline=True).cast(pa.large_binary()).to_pylist()
-        return list(zip(request_ids, docs, strict=True))
+        docs = jsonrows.encode(self._shape, columns, newline=True)
+        return list(zip(columns["request_id"].to_pylist(), docs.cast(pa.large_binary()).to_pylist(), strict=True))
+
+
+def _referral_reasons(codes: tuple[str, ...]) -> list[str]:
+    return [c for c in codes if c in REFERRAL_CODES]
+
+
+def _warnings(codes: tuple[str, ...]) -> list[str]:
+    return [c for c in codes if c not in REFERRAL_CODES and CATALOG[c].severity != "error"]
+
+
+def _code_lists(codes: list[list[str]]) -> dict[str, pa.Array]:
+    """Each row's referral reasons and warnings as JSON, for every row: "[]" for the rows without findings (nearly
+    all), the others encoded once per distinct list of codes."""
+    coded = [i for i, c in enumerate(codes) if c]
+    mask = np.zeros(len(codes), dtype=bool)
+    mask[coded] = True
+    picks = {"referral_reasons": _referral_reasons, "warnings": _warnings}
+    lists = {}
+    for name, pick in picks.items():
+        empty = pa.scalar(orjson.dumps(pick(()), option=jsonrows.INDENT).decode(), pa.large_string())
+        none = pc.fill_null(pa.nulls(len(codes), pa.large_string()), empty)
+        lists[name] = pc.replace_with_mask(none, pa.array(mask), jsonrows.each_tuple(
+            [tuple(codes[i]) for i in coded], pick))
+    return lists
 
 
 def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.date,

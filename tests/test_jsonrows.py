@@ -356,3 +356,22 @@ def test_concat_of_a_slice_and_of_a_chunked_array_holds_only_their_texts() -> No
 def test_concat_refuses_a_missing_text() -> None:
     with pytest.raises(ValueError, match="missing"):
         jsonrows.concat(pa.array(["a", None], pa.string()))
+
+
+# --- escape_free -----------------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(values=st.lists(text_or_none, max_size=10), start=st.integers(min_value=0, max_value=3))
+def test_escape_free_is_true_exactly_when_orjson_writes_every_value_as_it_is_in_quotes(
+        values: list[str | None], start: int) -> None:
+    column = pa.array(values, pa.string()).slice(min(start, len(values)))
+    shown = [v for v in values[min(start, len(values)):] if v is not None]
+    assert jsonrows.escape_free(column) == all(orjson.dumps(v).decode() == f'"{v}"' for v in shown)
+
+
+def test_escape_free_sees_a_quote_a_backslash_or_a_control_character_but_not_other_unicode() -> None:
+    assert jsonrows.escape_free(pa.array(["é ß 中文 😀", "\x7f", "\u2028", None], pa.string()))
+    for bad in ['"', "\\", "\x00", "\n", "\x1f"]:
+        assert not jsonrows.escape_free(pa.array(["fine", f"a{bad}b"], pa.large_string()))
+    assert not jsonrows.escape_free(pa.chunked_array([["fine"], ['say "hi"']], pa.string()))
