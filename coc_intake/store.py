@@ -161,9 +161,11 @@ class LocalStore:
             for key, data in chunk:
                 fd = os.open(f"{root}/{key}", flags, FILE_MODE)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
+                    written = os.write(fd, data)
+                    if written < len(data):  # a short write, rare for a file: write the rest
+                        view = memoryview(data)[written:]
+                        while view:
+                            view = view[os.write(fd, view):]
                 finally:
                     os.close(fd)
 
