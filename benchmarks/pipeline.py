@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,7 @@ def naive(file: str, folder: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
-    steps = {"intake": intake, "parse": parse, "floor": floor, "naive": naive, "files": files, "flow": flow}
+    steps: dict[str, Callable[..., dict[str, Any]]] = {"intake": intake, "parse": parse, "floor": floor,
+                                                        "naive": naive, "files": files, "flow": flow}
     result = steps[kind](*args)
     print(json.dumps(result))

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -32,7 +33,7 @@ def write_outbox(root: Path, batches: int = BATCHES, seed: int = 3) -> None:
         rows = rng.randint(20, 2000)
         rejected = rng.randint(0, rows // 20)
         referred = rng.randint(0, rows // 50)
-        countries = []
+        countries: list[dict[str, Any]] = []
         left = rows
         for host in rng.sample(hosts, 5):
             n = left if host == hosts[-1] else rng.randint(0, left)
