@@ -306,7 +306,7 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
                 outbox.write_many(mail.queue_items(batch_id, mail.compose(outcome, batch_id, as_of,
                                                                           settings.mail_from)))
                 # The manifest is built now, from the IDs the chunks write, while they are being written.
-                request_ids = outputs.request_ids(outcome) if requests else []
+                request_ids = outputs.request_ids(outcome)
                 manifest = outputs.manifest(outcome, batch_id, file.sha, file.size, as_of, request_ids)
             with stages("write requests"):
                 written = [rid for done in requests for rid in done.result()]

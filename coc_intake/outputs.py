@@ -54,8 +54,10 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
 def results_csv(outcome: Outcome) -> bytes:
     rows = outcome.rows
     header = ["row", "status", "request_id", "codes"]
-    columns = [pa.array(rows.index.to_numpy(dtype=np.int64)).cast(pa.large_string()), _strings(rows["status"]),
-               _strings(rows["request_id"]), pa.array([";".join(c) for c in rows["codes"]], pa.large_string())]
+    empty = pa.scalar("", pa.large_string())
+    columns = [_row_numbers(rows), pc.fill_null(_texts(rows["status"]), empty),
+               pc.fill_null(_texts(rows["request_id"]), empty),
+               pa.array([";".join(c) for c in rows["codes"]], pa.large_string())]
     if any(pc.any(pc.match_substring_regex(c, _NEEDS_CSV_CARE)).as_py() for c in columns):
         return csv_bytes(header, zip(*[c.to_pylist() for c in columns], strict=True))
     # Joined directly (a million rows of IDs and codes): no cell needs quoting or a formula guard.
@@ -63,14 +65,18 @@ def results_csv(outcome: Outcome) -> bytes:
     return (",".join(header) + "\n").encode() + jsonrows.concat(lines, b"\n")
 
 
-#: A cell the csv module would quote, or that csv_safe would guard as a formula.
-_NEEDS_CSV_CARE = r'[",\r\n]|^[=+\-@\t]'
+#: A cell the csv module would quote, or that csv_safe would guard as a formula (an RE2 pattern).
+_NEEDS_CSV_CARE = r'[",\r\n]|^[' + "".join(f"\\x{ord(c):02x}" for c in _FORMULA_START) + "]"
 
 
-def _strings(series: pd.Series) -> pa.Array:
-    """Text cells, missing as empty."""
-    values = pa.array(series.tolist(), pa.large_string(), from_pandas=True)
-    return pc.fill_null(values, pa.scalar("", pa.large_string()))
+def _texts(series: pd.Series) -> pa.Array:
+    """A column of text as Arrow strings, missing as null."""
+    return pa.array(series.tolist(), pa.large_string(), from_pandas=True)
+
+
+def _row_numbers(rows: pd.DataFrame) -> pa.Array:
+    """The sheet row numbers of the rows, as text."""
+    return pa.array(rows.index.to_numpy(dtype=np.int64)).cast(pa.large_string())
 
 
 ERROR_COLUMNS = ["row", "column", "field", "code", "severity", "message", "value"]
@@ -134,9 +140,9 @@ class RequestDocuments:
         self._table = pa.Table.from_pandas(outcome.values[[*types, "agreement"]], preserve_index=False)
         rows = outcome.rows
         # What comes from the decisions, as Arrow columns of every row: a chunk takes its rows from them.
-        self._rows = pa.array(rows.index.to_numpy(dtype=np.int64)).cast(pa.large_string())
-        self._status = pa.array(rows["status"].tolist(), pa.large_string())
-        self._ids = pa.array(rows["request_id"].tolist(), pa.large_string(), from_pandas=True)
+        self._rows = _row_numbers(rows)
+        self._status = _texts(rows["status"])
+        self._ids = _texts(rows["request_id"])
         self._lists = _code_lists(rows["codes"].tolist())
         self._shape = {
             "request_id": jsonrows.Text("request_id"),
@@ -155,7 +161,8 @@ class RequestDocuments:
 
     def at(self, part: np.ndarray) -> list[tuple[str, bytes]]:
         """(request_id, JSON bytes) of the rows at these positions."""
-        taken = self._table.take(pa.array(part, pa.int64()))
+        positions = pa.array(part, pa.int64())
+        taken = self._table.take(positions)
         columns: dict[str, pa.Array] = {}
         for name in taken.column_names:
             values = taken.column(name).combine_chunks()
@@ -164,7 +171,6 @@ class RequestDocuments:
             columns[name] = values.cast(pa.large_string())
         columns["citizenship"] = jsonrows.each(columns["citizenship"], lambda c: c.split(";") if c else [])
         columns["agreement"] = jsonrows.each(columns["agreement"], _agreement_object)
-        positions = pa.array(part, pa.int64())
         columns["row"] = self._rows.take(positions)
         columns["status"] = self._status.take(positions)
         columns["request_id"] = self._ids.take(positions)

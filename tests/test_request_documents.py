@@ -26,17 +26,9 @@ BATCH = "0123456789abcdef"
 
 # --- the oracle: the per-row documents of the previous implementation of outputs._documents -------------------
 
-_EMPLOYER = {"ein": "employer_ein", "name": "employer_name", "street": "employer_street", "city": "employer_city",
-             "state": "employer_state", "zip": "employer_zip", "foreign_employer_name": "foreign_employer_name",
-             "employed_by": "employed_by", "section_3121l_date": "section_3121l_date"}
-_WORKER = {"type": "worker_type", "last_name": "last_name", "first_name": "first_name",
-           "middle_initial": "middle_initial", "ssn": "ssn", "date_of_birth": "date_of_birth",
-           "place_of_birth": "place_of_birth", "citizenship": "citizenship", "residence_country": "residence_country",
-           "hire_date": "hire_date", "business_nature": "business_nature"}
-_ASSIGNMENT = {"host_country": "host_country", "start": "assignment_start", "end": "assignment_end",
-               "worksite_city": "worksite_city", "worksite_address": "worksite_address",
-               "worksite_region": "worksite_region", "health_insurance": "health_insurance"}
-JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+# The document's layout (JSON names → fields) is the one outputs writes; the oracle builds the bytes its own way.
+_EMPLOYER, _WORKER, _ASSIGNMENT = outputs._EMPLOYER, outputs._WORKER, outputs._ASSIGNMENT
+JSON_OPTIONS = outputs.JSON_OPTIONS
 
 
 def _json_values(series: pd.Series, is_date: bool) -> list[Any]:
