@@ -52,7 +52,14 @@ Slot = Text | Raw
 
 def text_literals(values: pa.Array) -> pa.Array:
     """Each string as a JSON string literal, each missing value as ``null``."""
-    return _literals(_large(values))
+    values = _large(values)
+    quote = _text('"')
+    quoted = pc.binary_join_element_wise(quote, values, quote, _text(""))
+    special = pc.fill_null(pc.match_substring_regex(values, _ESCAPED), False)
+    if pc.any(special).as_py():
+        escaped = [orjson.dumps(v).decode() for v in pc.filter(values, special).to_pylist()]
+        quoted = pc.replace_with_mask(quoted, special, pa.array(escaped, pa.large_string()))
+    return pc.fill_null(quoted, _text("null"))
 
 
 def _large(values: pa.Array) -> pa.Array:
@@ -78,16 +85,6 @@ def _plain(values: pa.Array) -> bool:
     """Every value is there and needs no escaping: its literal is the value in quotes (``encode`` then puts the
     quotes in its constant pieces)."""
     return not values.null_count and escape_free(values)
-
-
-def _literals(values: pa.Array) -> pa.Array:
-    quote = _text('"')
-    quoted = pc.binary_join_element_wise(quote, values, quote, _text(""))
-    special = pc.fill_null(pc.match_substring_regex(values, _ESCAPED), False)
-    if pc.any(special).as_py():
-        escaped = [orjson.dumps(v).decode() for v in pc.filter(values, special).to_pylist()]
-        quoted = pc.replace_with_mask(quoted, special, pa.array(escaped, pa.large_string()))
-    return pc.fill_null(quoted, _text("null"))
 
 
 def each(values: pa.Array, encode_one: Callable[[Any], Any]) -> pa.Array:
@@ -165,7 +162,7 @@ def encode(shape: Mapping[str, Any], columns: Mapping[str, pa.Array], *, newline
         if isinstance(slot, Text):
             values = _large(values)
             # A column with nothing to escape or null goes in as it is, its quotes joined to the constant pieces.
-            parts += ['"', values, '"'] if _plain(values) else [_literals(values)]
+            parts += ['"', values, '"'] if _plain(values) else [text_literals(values)]
         else:
             # orjson writes no raw line break inside a value, so every one is indentation to deepen.
             values = _large(values)
