@@ -221,11 +221,10 @@ def _type_column(key: str, field: schemas.Field, column: pd.Series, out: Finding
     """One field's typed column (None for the host and region, typed together); its findings go to ``out``."""
     kind = field.type
     if kind == "text":
-        too_long = column.str.len() > (field.max_length or 10_000)
-        out.add("invalid-value", key, column.index[too_long.fillna(False).astype(bool)],
-                column[too_long.fillna(False).astype(bool)],
+        too_long = (column.str.len() > (field.max_length or 10_000)).fillna(False).astype(bool)
+        out.add("invalid-value", key, column.index[too_long], column[too_long],
                 {"allowed": f"use 1 to {field.max_length} characters"})
-        return column.where(~too_long.fillna(False).astype(bool))
+        return column.where(~too_long)
     if kind in ("name", "initial"):
         max_length = field.max_length or 40
         if kind == "name":
