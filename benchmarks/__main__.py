@@ -119,7 +119,7 @@ def _print_main(table: list[dict[str, Any]]) -> None:
         print(line + "".join(f" {t['stages'].get(s, 0.0):>10.2f}" for s in STAGES))
     print("ratio = pipeline / (fastexcel parse + parallel orjson write of as many request files); target ≤ 1.5")
     print("each figure is the best of its rounds; peak RSS is the highest of all rounds. The request files are written")
-    print("while results.csv/.xlsx and mail are built: 'write requests' is the wait left after them.")
+    print("while results.csv/.xlsx, mail and the manifest are built: 'write requests' is the wait left after them.")
     print("\nEvery round (seconds)")
     for t in table:
         for i, (p, r, f) in enumerate(zip(t["rounds"]["parse"], t["rounds"]["intake"], t["rounds"]["floor"],
