@@ -93,11 +93,14 @@ def main() -> None:
             table.append({"rows": rows, "parse": parse["wall"], "floor": floor["wall"], "pipeline": run["wall"],
                           "ratio": run["wall"] / (parse["wall"] + floor["wall"]), "rows/s": rows / run["wall"],
                           "rss_mb": max(r["rss_mb"] for r in runs["intake"]), "before_writing": before,
-                          "stages": run["stages"], "peak_stage": run["peak_stage"], "rounds": runs})
+                          "stages": run["stages"], "peak_stage": run["peak_stage"], "rounds": runs,
+                          "cpu": {"parse": parse["cpu"], "floor": floor["cpu"], "pipeline": run["cpu"],
+                                  "stages": run["stage_cpu"]}})
             t = table[-1]
             print(f"  measured {rows:,} rows (best of {rounds}): parse {t['parse']:.2f} s, floor {t['floor']:.2f} s, "
                   f"pipeline {t['pipeline']:.2f} s, ratio {t['ratio']:.2f}, peak RSS {t['rss_mb']:,.0f} MB", flush=True)
         _print_main(table)
+        _print_cpu(table)
         if not args.no_naive and 100_000 in sizes:
             naive = _measure("naive", str(_workbook(100_000)), str(work / "naive"))
             ours = next(t for t in table if t["rows"] == 100_000)
@@ -127,6 +130,27 @@ def _print_main(table: list[dict[str, Any]]) -> None:
             print(f"  {t['rows']:>9,} #{i + 1}: parse {p['wall']:7.2f}  pipeline {r['wall']:7.2f}  "
                   f"floor {f['wall']:7.2f}  ratio {r['wall'] / (p['wall'] + f['wall']):5.2f}  "
                   f"peak RSS {r['rss_mb']:,.0f} MB, reached in '{r['peak_stage']}'")
+
+
+def _print_cpu(table: list[dict[str, Any]]) -> None:
+    """What the CPU time says about the ratio: after reading (whose result everything needs), the rest of the run
+    cannot take less than its CPU time spread over every core, however well its parts overlap."""
+    cores = len(os.sched_getaffinity(0))
+    print(f"\nCPU seconds (user + system: every thread, and the kernel's work for them) of the best rounds; "
+          f"{cores} cores")
+    head = f"{'rows':>9} {'parse':>7} {'floor':>7} {'pipeline':>9}"
+    print(head + "".join(f" {s[:10]:>10}" for s in STAGES) + f" {'bound':>7} {'ratio≥':>7}")
+    for t in table:
+        cpu, stages = t["cpu"], t["cpu"]["stages"]
+        bound = t["stages"]["read"] + max(0.0, cpu["pipeline"] - stages["read"]) / cores
+        line = f"{t['rows']:>9,} {cpu['parse']:>7.2f} {cpu['floor']:>7.2f} {cpu['pipeline']:>9.2f}"
+        print(line + "".join(f" {stages.get(s, 0.0):>10.2f}" for s in STAGES)
+              + f" {bound:>7.2f} {bound / (t['parse'] + t['floor']):>7.2f}")
+    print(f"bound = read's wall time + the rest of the pipeline's CPU time / {cores} cores: the least wall time this "
+          "CPU work can take, were every")
+    print("part after the read perfectly overlapped; ratio≥ = bound / (parse + floor), the least ratio it allows. A "
+          "stage's CPU is the")
+    print("whole process's while it ran (the request files are written meanwhile).")
 
 
 def _print_naive(naive: dict[str, Any], ours: dict[str, Any]) -> None:

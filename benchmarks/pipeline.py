@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from coc_intake.timing import peak_rss_mb
+from coc_intake.timing import cpu_seconds, peak_rss_mb
 
 AS_OF = dt.date(2026, 11, 25)
 
@@ -34,12 +34,12 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     inbox_dir.mkdir(parents=True, exist_ok=True)
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
     stages = Stages()
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu_seconds()
     summary = process_file(LocalStore(inbox_dir), LocalStore(outbox), path.name, AS_OF, Settings.from_env(), {}, stages)
     wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
-    return {"wall": wall, "stages": dict(stages.seconds), "rows": summary.rows, "requests": summary.requests,
-            "rss_mb": peak_rss_mb(),
+    return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
+            "rows": summary.rows, "requests": summary.requests, "rss_mb": peak_rss_mb(),
             "peak_stage": next(s for s, mb in stages.peak_mb.items() if mb == peak)}
 
 
@@ -79,9 +79,10 @@ def flow(folder: str, outbox: str) -> dict[str, Any]:
 def parse(file: str) -> dict[str, Any]:
     import fastexcel
 
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu_seconds()
     sheet = fastexcel.read_excel(file).load_sheet(0, header_row=None, dtypes="string").to_arrow()
-    return {"wall": time.perf_counter() - start, "rows": sheet.num_rows, "rss_mb": peak_rss_mb()}
+    return {"wall": time.perf_counter() - start, "cpu": cpu_seconds() - used, "rows": sheet.num_rows,
+            "rss_mb": peak_rss_mb()}
 
 
 def floor(n: str, folder: str) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def floor(n: str, folder: str) -> dict[str, Any]:
     count = int(n)
     doc = {"request_id": "COC-DE-ABCDEFGHIJ", "batch_id": "0123456789abcdef", "status": "approved",
            "worker": {"last_name": "Smith", "first_name": "Jane", "ssn": "123-45-6789"}, "pad": "x" * 1200}
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu_seconds()
 
     def put(indexes: range) -> None:
         for i in indexes:
@@ -106,7 +107,7 @@ def floor(n: str, folder: str) -> dict[str, Any]:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, [range(k, count, 4) for k in range(4)]))
-    return {"wall": time.perf_counter() - start, "files": count, "rss_mb": peak_rss_mb()}
+    return {"wall": time.perf_counter() - start, "cpu": cpu_seconds() - used, "files": count, "rss_mb": peak_rss_mb()}
 
 
 def naive(file: str, folder: str) -> dict[str, Any]:
