@@ -18,10 +18,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from coc_intake import mail, outputs
 from coc_intake.engine import Outcome, check_file
 from coc_intake.errors import TransientError
+from coc_intake.filewriter import FileWriter
 from coc_intake.outputs import BATCHES, manifest_key
 from coc_intake.settings import Settings
 from coc_intake.store import Store
@@ -268,23 +271,42 @@ def _sweep(store: Store, prefix: str) -> None:
 
 #: Rows per unit of request writing, and how many units run at once.
 REQUEST_CHUNK, REQUEST_THREADS = 2000, 4
+#: From this many requests on, a folder outbox has them written by a helper process (``filewriter``).
+_JSON, _NOTHING = pa.scalar(".json", pa.large_string()), pa.scalar("", pa.large_string())
+HELPER_FROM = 10_000
 
 
-def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: str,
-                    as_of: dt.date) -> list[Future[list[str]]]:
+def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.date,
+                    writer: FileWriter | None) -> list[Future[list[str]]]:
     """Build and write the request documents, each task a chunk of rows: writing small files is bound by system
-    calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded."""
-    base = f"{BATCHES}{batch_id}/requests/"
+    calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded. With a
+    ``writer``, a chunk is handed to it as Arrow columns, and written by its process."""
+    folder = f"{BATCHES}{batch_id}/requests"
     if outcome.status != "processed":
         return []
     documents = outputs.RequestDocuments(outcome, batch_id, as_of)
 
     def unit(part: np.ndarray) -> list[str]:
-        docs = documents.at(part)
-        outbox.write_many([(f"{base}{rid}.json", body) for rid, body in docs])
-        return [rid for rid, _ in docs]
+        ids, docs = documents.columns_at(part)
+        if writer is not None:
+            writer.write(pc.binary_join_element_wise(ids, _JSON, _NOTHING), docs)
+        else:
+            outbox.write_many([(f"{folder}/{rid}.json", body)
+                               for rid, body in zip(ids.to_pylist(), docs.to_pylist(), strict=True)])
+        return [str(rid) for rid in ids.to_pylist()]
 
     return [pool.submit(unit, part) for part in outputs.request_chunks(outcome, REQUEST_CHUNK)]
+
+
+def _file_writer(outbox: Store, outcome: Outcome, batch_id: str) -> FileWriter | None:
+    """A helper process for the request files when there are many and the outbox is a folder."""
+    make = getattr(outbox, "file_writer", None)  # S3 has no files: its PUTs go through write_many
+    if make is None or outcome.status != "processed":
+        return None
+    if len(outcome.rows) - outcome.counts()["rejected"] < HELPER_FROM:
+        return None  # starting the process (~50 ms) would cost more than it saves
+    writer: FileWriter = make(f"{BATCHES}{batch_id}/requests")
+    return writer
 
 
 def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Settings, known: dict[str, str],
@@ -292,10 +314,11 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
     name, batch_id = file.name, file.batch_id
     base = f"{BATCHES}{batch_id}/"
     outcome = check_file(file.source, name, as_of, settings.limits, known, stages)
+    writer = _file_writer(outbox, outcome, batch_id)
     with ThreadPoolExecutor(REQUEST_THREADS) as pool:
         # The other outputs are built while the request files are written: their building is Python work, the
-        # writing mostly waiting on the file system. "write requests" is the wait left once they are done.
-        requests = _start_requests(pool, outbox, outcome, batch_id, as_of)
+        # writing mostly the file system's. "write requests" is the wait left once they are done.
+        requests = _start_requests(pool, outbox, outcome, batch_id, as_of, writer)
         try:
             with stages("write csv"):
                 outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
@@ -310,11 +333,15 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
                 manifest = outputs.manifest(outcome, batch_id, file.sha, file.size, as_of, request_ids)
             with stages("write requests"):
                 written = [rid for done in requests for rid in done.result()]
+                if writer is not None:
+                    writer.close()
             if written != request_ids:  # pragma: no cover - both come from the same positions
                 raise RuntimeError(f"{name}: the request files written differ from the manifest's request IDs")
         except BaseException:
             for pending in requests:  # a failed batch is not committed: its remaining chunks need not be written
                 pending.cancel()
+            if writer is not None:
+                writer.abort()
             raise
     with stages("commit"):
         file.copy_to(outbox, f"{base}source/{PurePosixPath(name).name}")

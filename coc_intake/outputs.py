@@ -161,6 +161,11 @@ class RequestDocuments:
 
     def at(self, part: np.ndarray) -> list[tuple[str, bytes]]:
         """(request_id, JSON bytes) of the rows at these positions."""
+        ids, docs = self.columns_at(part)
+        return list(zip(ids.to_pylist(), docs.to_pylist(), strict=True))
+
+    def columns_at(self, part: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """The request IDs (text) and JSON documents (binary) of the rows at these positions, as Arrow columns."""
         positions = pa.array(part, pa.int64())
         taken = self._table.take(positions)
         columns: dict[str, pa.Array] = {}
@@ -180,7 +185,7 @@ class RequestDocuments:
         is_employee = pc.fill_null(pc.equal(columns["worker_type"], "employee"), False)
         columns["employer"] = pc.if_else(is_employee, employer, pa.scalar("null", pa.large_string()))
         docs = jsonrows.encode(self._shape, columns, newline=True)
-        return list(zip(columns["request_id"].to_pylist(), docs.cast(pa.large_binary()).to_pylist(), strict=True))
+        return columns["request_id"], docs.cast(pa.large_binary())
 
 
 def _referral_reasons(codes: tuple[str, ...]) -> list[str]:

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from coc_intake.filewriter import FileWriter
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _TMP_PREFIX = ".tmp-"
@@ -176,6 +178,14 @@ class LocalStore:
             return
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(put, [items[i::workers] for i in range(workers)]))
+
+    def file_writer(self, folder: str) -> FileWriter:
+        """A helper process that writes many small files under ``folder`` (like ``write_many``: made visible by a
+        later commit marker, not one by one), beside the work of this process."""
+        if folder.startswith("/") or ".." in folder.split("/"):
+            raise ValueError(f"folder {folder!r} leaves the store")
+        self._mkdirs(Path(self.root.resolve(), folder))
+        return FileWriter(str(Path(self.root.resolve(), folder)))
 
     def create(self, key: str, data: bytes) -> bool:
         """Atomic create: the content goes to a temporary file, which is then hard-linked to the key; the link

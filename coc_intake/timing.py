@@ -11,9 +11,10 @@ from contextlib import contextmanager
 
 
 def cpu_seconds() -> float:
-    """User + system CPU time of the whole process so far (all its threads, the kernel's work for them included)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU time so far of the whole process (all its threads, the kernel's work for them included)
+    and of its helper processes that have ended (counted when they end)."""
+    own, helpers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + helpers.ru_utime + helpers.ru_stime
 
 
 def peak_rss_mb() -> float:
