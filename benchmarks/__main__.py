@@ -93,7 +93,6 @@ def main() -> None:
             table.append({"rows": rows, "parse": parse["wall"], "floor": floor["wall"], "pipeline": run["wall"],
                           "ratio": run["wall"] / (parse["wall"] + floor["wall"]), "rows/s": rows / run["wall"],
                           "rss_mb": max(r["rss_mb"] for r in runs["intake"]), "before_writing": before,
-                          "helper_rss_mb": max(r["helper_rss_mb"] for r in runs["intake"]),
                           "stages": run["stages"], "peak_stage": run["peak_stage"], "rounds": runs,
                           "cpu": {"parse": parse["cpu"], "floor": floor["cpu"], "pipeline": run["cpu"],
                                   "stages": run["stage_cpu"]}})
@@ -122,8 +121,8 @@ def _print_main(table: list[dict[str, Any]]) -> None:
                 f"{t['rows/s']:>8,.0f} {t['rss_mb']:>6,.0f} MB")
         print(line + "".join(f" {t['stages'].get(s, 0.0):>10.2f}" for s in STAGES))
     print("ratio = pipeline / (fastexcel parse + parallel orjson write of as many request files); target ≤ 1.5")
-    print("peak RSS is the intake process's; the helper process that writes the request files peaked at "
-          + ", ".join(f"{t['helper_rss_mb']:,.0f} MB ({t['rows']:,} rows)" for t in table))
+    print("peak RSS is the intake process's; the helper process writing the request files holds a few frames of "
+          "2,000 documents (coc_intake.filewriter)")
     print("each figure is the best of its rounds; peak RSS is the highest of all rounds. The request files are written")
     print("while results.csv/.xlsx, mail and the manifest are built: 'write requests' is the wait left after them.")
     print("\nEvery round (seconds)")

@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -41,8 +40,6 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
             "rows": summary.rows, "requests": summary.requests, "rss_mb": peak_rss_mb(),
-            # The helper process that writes the request files (coc_intake.filewriter) has memory of its own.
-            "helper_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
             "peak_stage": next(s for s, mb in stages.peak_mb.items() if mb == peak)}
 
 
