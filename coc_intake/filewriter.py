@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 #: count, then the byte lengths of the names and of the contents.
 _HEAD = struct.Struct("<3Q")
 THREADS = 4
+#: Request documents hold full SSNs: files are readable by their owner only (the stores use the same mode).
 FILE_MODE = 0o600
 
 

@@ -272,8 +272,8 @@ def _sweep(store: Store, prefix: str) -> None:
 #: Rows per unit of request writing, and how many units run at once.
 REQUEST_CHUNK, REQUEST_THREADS = 2000, 4
 #: From this many requests on, a folder outbox has them written by a helper process (``filewriter``).
-_JSON, _NOTHING = pa.scalar(".json", pa.large_string()), pa.scalar("", pa.large_string())
 HELPER_FROM = 10_000
+_JSON, _NOTHING = pa.scalar(".json", pa.large_string()), pa.scalar("", pa.large_string())
 
 
 def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.date,
@@ -316,10 +316,11 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
     outcome = check_file(file.source, name, as_of, settings.limits, known, stages)
     writer = _file_writer(outbox, outcome, batch_id)
     with ThreadPoolExecutor(REQUEST_THREADS) as pool:
-        # The other outputs are built while the request files are written: their building is Python work, the
-        # writing mostly the file system's. "write requests" is the wait left once they are done.
-        requests = _start_requests(pool, outbox, outcome, batch_id, as_of, writer)
+        requests: list[Future[list[str]]] = []
         try:
+            # The other outputs are built while the request files are written: their building is Python work, the
+            # writing mostly the file system's. "write requests" is the wait left once they are done.
+            requests = _start_requests(pool, outbox, outcome, batch_id, as_of, writer)
             with stages("write csv"):
                 outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
                 outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))

@@ -16,9 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from coc_intake.filewriter import FileWriter
+from coc_intake.filewriter import FILE_MODE, FileWriter
 
-FILE_MODE = 0o600
 DIR_MODE = 0o700
 _TMP_PREFIX = ".tmp-"
 
