@@ -44,7 +44,6 @@ class FileWriter:
     """
 
     def __init__(self, root: str) -> None:
-        self._root = root
         self._child = subprocess.Popen(
             # This file as a script, isolated (-I) and without site (-S): it needs only the standard library, starts
             # in ~20 ms and finds nothing of the current folder or the environment's paths.
@@ -133,20 +132,25 @@ def _read(stream: IO[bytes], size: int) -> bytes:
     return data
 
 
+def write_file(path: str, data: bytes | memoryview) -> None:
+    """Create or empty ``path`` (readable by its owner only) and write ``data`` into it: one system call unless the
+    system writes less (rare for a file), then the rest."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def _write_frame(root: str, names: list[str], offsets: array[int], data: bytes, slots: threading.Semaphore) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     view = memoryview(data)
     try:
         for at, name in enumerate(names):
             if "/" in name or name in ("", ".", ".."):
                 raise OSError(errno.EINVAL, "not a file name", name)
-            fd = os.open(f"{root}/{name}", flags, FILE_MODE)
-            try:
-                body = view[offsets[at]:offsets[at + 1]]
-                while body:
-                    body = body[os.write(fd, body):]
-            finally:
-                os.close(fd)
+            write_file(f"{root}/{name}", view[offsets[at]:offsets[at + 1]])
     finally:
         slots.release()
 

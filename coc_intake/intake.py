@@ -288,12 +288,13 @@ def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: s
 
     def unit(part: np.ndarray) -> list[str]:
         ids, docs = documents.columns_at(part)
+        written: list[str] = ids.to_pylist()
         if writer is not None:
             writer.write(pc.binary_join_element_wise(ids, _JSON, _NOTHING), docs)
         else:
             outbox.write_many([(f"{folder}/{rid}.json", body)
-                               for rid, body in zip(ids.to_pylist(), docs.to_pylist(), strict=True)])
-        return [str(rid) for rid in ids.to_pylist()]
+                               for rid, body in zip(written, docs.to_pylist(), strict=True)])
+        return written
 
     return [pool.submit(unit, part) for part in outputs.request_chunks(outcome, REQUEST_CHUNK)]
 

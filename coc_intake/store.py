@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from coc_intake.filewriter import FILE_MODE, FileWriter
+from coc_intake.filewriter import FILE_MODE, FileWriter, write_file
 
 DIR_MODE = 0o700
 _TMP_PREFIX = ".tmp-"
@@ -156,19 +156,10 @@ class LocalStore:
                 raise ValueError(f"key {key!r} leaves the store")
         for folder in folders:
             self._mkdirs(Path(root, folder))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 
         def put(chunk: builtins.list[tuple[str, bytes]]) -> None:
             for key, data in chunk:
-                fd = os.open(f"{root}/{key}", flags, FILE_MODE)
-                try:
-                    written = os.write(fd, data)
-                    if written < len(data):  # a short write, rare for a file: write the rest
-                        view = memoryview(data)[written:]
-                        while view:
-                            view = view[os.write(fd, view):]
-                finally:
-                    os.close(fd)
+                write_file(f"{root}/{key}", data)
 
         # Small files are bound by system calls, which release the GIL: a few threads overlap them.
         workers = min(4, max(1, len(items) // 2000))

@@ -182,7 +182,7 @@ def _instrument(kill_at: int | None, trace: list[str]) -> None:
     Moments: before each store operation (``op …``); inside an atomic write (``write``, ``write_from``), once its
     temporary file is full but not renamed yet (``tmp …``); inside a claim, once its content is staged but not yet
     linked to the claim's key (``claim …``); before each file of a ``write_many`` (``item …``)."""
-    from coc_intake import store
+    from coc_intake import filewriter, store
 
     def hit(label: str) -> None:
         trace.append(label)
@@ -217,7 +217,9 @@ def _instrument(kill_at: int | None, trace: list[str]) -> None:
         return real_replace(src, dst, *args, **kwargs)
 
     def write(fd: int, data: Any) -> int:
-        if from_store() == "put":
+        # write_many's files are written by filewriter.write_file (shared with the helper process, which runs
+        # apart and is not instrumented): each of its writes is a moment between two request documents.
+        if sys._getframe(1).f_code is filewriter.write_file.__code__:
             hit("item")
         return real_write(fd, data)
 
