@@ -78,6 +78,12 @@ def resolve_host(text: str) -> Host | None:
     return Host(alpha2, None, "no-agreement")
 
 
+def load_tables() -> None:
+    """Build the name tables now (pycountry loads its data on first use: ~0.2 s)."""
+    _table()
+    canada_regions()
+
+
 @cache
 def canada_regions() -> dict[str, str]:
     """Province or territory name or code (folded) → two-letter code."""

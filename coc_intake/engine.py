@@ -8,22 +8,23 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import pandas as pd
 
 import schemas
-from coc_intake import headers
+from coc_intake import countries, headers
 from coc_intake.catalog import message
 from coc_intake.decide import decide
 from coc_intake.errors import FileRejected
 from coc_intake.findings import COLUMNS, Finding, Findings, sort_key
 from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import is_blank, normalize
-from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source
+from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
 from coc_intake.timing import OFF, Stages
 
 Status = Literal["processed", "rejected-file"]
@@ -105,6 +106,31 @@ def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits =
 
     ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
     """
+    readying = ThreadPoolExecutor(1, thread_name_prefix="ready-validator")
+    try:
+        validator = readying.submit(_ready, as_of) if source_size(source) < READY_BESIDE_READ_BELOW else None
+        return _check(source, name, as_of, limits, known_requests, stages, readying, validator)
+    finally:
+        readying.shutdown(wait=False)
+
+
+#: Files smaller than this (~250k rows) have the validator readied while the reader parses the sheet, which it
+#: does without the GIL: ~0.8 s of imports and first-run set-up (``_ready``) then cost no time. A larger file's
+#: validator is imported after the read: pandera and pydantic are ~15 MB that would otherwise add to the read's
+#: memory peak (a 1M-row workbook's grid of cells), and their set-up is a small share of such a file's time.
+READY_BESIDE_READ_BELOW = 32 * 1024 * 1024
+
+
+def _ready(as_of: dt.date) -> ModuleType:
+    """The validator, with pycountry's tables and every schema built and run once."""
+    countries.load_tables()
+    validator = importlib.import_module("coc_intake.validate")
+    validator.warm_up(as_of)
+    return validator
+
+
+def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, known_requests: Mapping[str, str] | None,
+           stages: Stages, readying: ThreadPoolExecutor, validator: Future[ModuleType] | None) -> Outcome:
     try:
         with stages("read"):
             sources = open_source(source, name, limits)
@@ -135,12 +161,9 @@ def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits =
     out = Findings(letters, labels)
     for notice in notices:
         out.add_one(notice)
-    # The validator is imported only now, after the sheet is read: pandera and pydantic are ~15 MB that a process
-    # reading a 1M-row workbook would otherwise hold at its memory peak, while the reader builds its grid of cells.
-    # It is imported beside normalize, which spends much of its time in Arrow kernels that release the GIL.
-    importing = ThreadPoolExecutor(1, thread_name_prefix="import-validator")
-    validator = importing.submit(importlib.import_module, "coc_intake.validate")
-    importing.shutdown(wait=False)
+    if validator is None:
+        # Imported beside normalize, which spends much of its time in Arrow kernels that release the GIL.
+        validator = readying.submit(importlib.import_module, "coc_intake.validate")
     with stages("normalize"):
         parsed = normalize(by_field, out)
     with stages("validate"):

@@ -62,13 +62,17 @@ def column_letter(index: int) -> str:
     return letters
 
 
+def source_size(source: bytes | Path) -> int:
+    return source.stat().st_size if isinstance(source, Path) else len(source)
+
+
 def open_source(source: bytes | Path, filename: str, limits: Limits = DEFAULT_LIMITS) -> list[SheetSource]:
     """The sheets of a file, ``Assignments`` first; raises ``FileRejected`` for structural problems.
 
     ``source`` is the file's content, or its path: the reader then maps a workbook itself, and the process never
     holds the file's bytes (a 1M-row workbook is 125 MB, copied once more by the reader when given bytes).
     """
-    size = source.stat().st_size if isinstance(source, Path) else len(source)
+    size = source_size(source)
     if size > limits.max_bytes:
         raise FileRejected("file-too-large", reason=f"{human(size)} on disk, over {human(limits.max_bytes)}")
     suffix = PurePath(filename).suffix.casefold()

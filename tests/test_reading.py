@@ -360,3 +360,39 @@ def test_header_below_row_20_is_no_header_row(tmp_path: Path) -> None:
     result = outcome(path)
     assert result.status == "rejected-file"
     assert list(result.findings["code"]) == ["no-header-row"]
+
+
+# --- the validator readied beside the read --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", ["acme-2027-assignments.xlsx", "initech-contractors.xlsx",
+                                     "globex-payroll-export.csv"])
+def test_a_file_checks_the_same_whether_the_validator_is_readied_beside_the_read_or_imported_after_it(
+        example: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import coc_intake.engine as engine
+
+    data = (Path(__file__).parent.parent / "examples" / example).read_bytes()
+    as_of = dt.date.fromisoformat(AS_OF)
+    assert len(data) < engine.READY_BESIDE_READ_BELOW
+    beside = check_file(data, example, as_of)
+    monkeypatch.setattr(engine, "READY_BESIDE_READ_BELOW", 0)
+    after = check_file(data, example, as_of)
+    assert not beside.findings.empty
+    pd.testing.assert_frame_equal(beside.findings, after.findings)
+    pd.testing.assert_frame_equal(beside.rows, after.rows)
+    assert beside.values is not None and after.values is not None
+    pd.testing.assert_frame_equal(beside.values, after.values)
+
+
+def test_readying_the_validator_builds_every_agreements_schema_once_per_date() -> None:
+    import agreements
+    from coc_intake import validate
+    from schemas.rules import schema_for
+
+    as_of = dt.date(2031, 2, 3)  # a date no other test validates on: its schemas are built here
+    before = schema_for.cache_info()
+    validate.warm_up(as_of)
+    built = schema_for.cache_info()
+    assert built.currsize - before.currsize == len(agreements.all_agreements()) + 1
+    validate.warm_up(as_of)
+    assert schema_for.cache_info() == built
