@@ -134,26 +134,39 @@ def _print_main(table: list[dict[str, Any]]) -> None:
                   f"peak RSS {r['rss_mb']:,.0f} MB, reached in '{r['peak_stage']}'")
 
 
+#: The stages that need all rows and each the one before: none of them can overlap another, nor the writing after.
+CHECK = ["read", "normalize", "validate", "decide"]
+
+
 def _print_cpu(table: list[dict[str, Any]]) -> None:
     """What the CPU time says about the ratio: after reading (whose result everything needs), the rest of the run
-    cannot take less than its CPU time spread over every core, however well its parts overlap."""
+    cannot take less than its CPU time spread over every core, however well its parts overlap; and with the checking
+    done in order, the writing cannot start before it ends."""
     cores = len(os.sched_getaffinity(0))
     print(f"\nCPU seconds (user + system: every thread, and the kernel's work for them) of the best rounds; "
           f"{cores} cores")
     head = f"{'rows':>9} {'parse':>7} {'floor':>7} {'pipeline':>9}"
-    print(head + "".join(f" {s[:10]:>10}" for s in STAGES) + f" {'bound':>7} {'ratio≥':>7}")
+    tail = f" {'bound':>7} {'ratio≥':>7} {'in order':>8} {'ratio≥':>7}"
+    print(head + "".join(f" {s[:10]:>10}" for s in STAGES) + tail)
     for t in table:
         cpu, stages = t["cpu"], t["cpu"]["stages"]
+        budget = t["parse"] + t["floor"]
         bound = t["stages"]["read"] + max(0.0, cpu["pipeline"] - stages["read"]) / cores
+        checked = sum(t["stages"].get(s, 0.0) for s in CHECK)
+        in_order = checked + max(0.0, cpu["pipeline"] - sum(stages.get(s, 0.0) for s in CHECK)) / cores
         line = f"{t['rows']:>9,} {cpu['parse']:>7.2f} {cpu['floor']:>7.2f} {cpu['pipeline']:>9.2f}"
         print(line + "".join(f" {stages.get(s, 0.0):>10.2f}" for s in STAGES)
-              + f" {bound:>7.2f} {bound / (t['parse'] + t['floor']):>7.2f}")
+              + f" {bound:>7.2f} {bound / budget:>7.2f} {in_order:>8.2f} {in_order / budget:>7.2f}")
     print(f"bound = read's wall time + the rest of the pipeline's CPU time / {cores} cores: the least wall time this "
           "CPU work can take, were every")
-    print("part after the read perfectly overlapped; ratio≥ = bound / (parse + floor), the least ratio it allows. A "
-          "stage's CPU is the")
-    print("whole process's while it ran (the request files are written meanwhile); the helper process writing "
-          "them counts in 'write requests', when it ends.")
+    print("part after the read perfectly overlapped; ratio≥ = bound / (parse + floor), the least ratio it allows. "
+          "in order = the wall time of")
+    print("read, normalize, validate and decide (each needs all rows and the one before) + the CPU time of the writing "
+          f"after them / {cores} cores:")
+    print("the least time of this run's check, with the writing perfectly overlapped. A stage's CPU is the whole "
+          "process's while it ran (the")
+    print("request files are written meanwhile); the helper process writing them counts in 'write requests', when it "
+          "ends.")
 
 
 def _print_naive(naive: dict[str, Any], ours: dict[str, Any]) -> None:
