@@ -38,7 +38,7 @@ class Outcome:
     status: Status
     findings: pd.DataFrame
     rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["status", "request_id", "codes"]))
-    """Per sheet row: status, request_id, codes."""
+    """Per sheet row: status, request_id, codes (a tuple of finding codes)."""
     sheet: str | None = None
     header_row: int | None = None
     edition: str | None = None
