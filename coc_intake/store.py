@@ -172,10 +172,9 @@ class LocalStore:
     def file_writer(self, folder: str) -> FileWriter:
         """A helper process that writes many small files under ``folder`` (like ``write_many``: made visible by a
         later commit marker, not one by one), beside the work of this process."""
-        if folder.startswith("/") or ".." in folder.split("/"):
-            raise ValueError(f"folder {folder!r} leaves the store")
-        self._mkdirs(Path(self.root.resolve(), folder))
-        return FileWriter(str(Path(self.root.resolve(), folder)))
+        path = self._path(folder)
+        self._mkdirs(path)
+        return FileWriter(str(path))
 
     def create(self, key: str, data: bytes) -> bool:
         """Atomic create: the content goes to a temporary file, which is then hard-linked to the key; the link

@@ -148,3 +148,25 @@ def test_a_batch_whose_helper_fails_is_not_committed_and_the_file_stays(
         run_intake(inbox, outbox)
     assert (inbox / example.name).exists()
     assert not list(outbox.rglob("manifest.json"))
+
+
+@pytest.mark.parametrize("folder", ["../elsewhere", "/tmp/elsewhere", "batches/../../elsewhere"])
+def test_a_stores_file_writer_refuses_a_folder_outside_the_store_and_creates_nothing(tmp_path: Path,
+                                                                                      folder: str) -> None:
+    from coc_intake.store import LocalStore
+
+    root = tmp_path / "outbox"
+    root.mkdir()
+    with pytest.raises(ValueError, match="leaves the store"):
+        LocalStore(root).file_writer(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox"]
+    assert not any(root.iterdir())
+
+
+def test_a_stores_file_writer_writes_into_the_folder_it_creates_under_the_store(tmp_path: Path) -> None:
+    from coc_intake.store import LocalStore
+
+    writer = LocalStore(tmp_path).file_writer("batches/b1/requests")
+    writer.write(pa.array(["a.json"], pa.large_string()), pa.array([b"{}"], pa.large_binary()))
+    writer.close()
+    assert (tmp_path / "batches" / "b1" / "requests" / "a.json").read_bytes() == b"{}"
