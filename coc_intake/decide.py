@@ -54,35 +54,82 @@ def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
     return status
 
 
-def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings) -> None:
-    """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period."""
+class EarlierRows:
+    """The rows of a file decided so far that a later row may repeat (``duplicate-row``): per SSN and host, the
+    period of each row kept. A file is decided a part at a time, in row order; this is what the parts share."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, list[tuple[int, object, object]]] = {}
+        """Key → (row, start, end) of each row kept with it, once the key came again."""
+        self._parts: list[pd.DataFrame] = []
+        self._first: dict[str, int] = {}
+        """Key → where its one kept row is (part << 32 | position): most keys never repeat, so a row's period is
+        looked up only when a later row brings its key again."""
+        self._last: tuple[int, pd.Series, np.ndarray] | None = None
+        """The last part's keys and which of them are first seen, put into ``_first`` only when another part comes:
+        a file checked whole never needs them (a dict of 100k keys is ~0.05 s)."""
+
+    def _periods(self, key: str) -> list[tuple[int, object, object]]:
+        periods = self._kept.get(key)
+        if periods is None:
+            periods = self._kept[key] = []
+            first = self._first.pop(key, None)
+            if first is not None:
+                frame, at = self._parts[first >> 32], first & 0xFFFFFFFF
+                periods.append((int(frame.index[at]), frame["assignment_start"].iloc[at],
+                                frame["assignment_end"].iloc[at]))
+        return periods
+
+    def check(self, live: pd.DataFrame, keys: pd.Series) -> list[tuple[int, int, str]]:
+        """(row, earlier row, SSN) of each row of ``live`` (rows in order, not rejected, every column given) that
+        repeats a kept row, given their keys (SSN and host); the others are kept."""
+        if self._last is not None:
+            part, last_keys, first_seen = self._last
+            positions = np.flatnonzero(first_seen)
+            self._first.update(zip(last_keys.iloc[positions].tolist(), (part | positions).tolist(), strict=True))
+            self._last = None
+        again = keys.duplicated(keep=False).to_numpy()
+        if self._first or self._kept:
+            again = again | np.fromiter((k in self._first or k in self._kept for k in keys.tolist()), dtype=bool,
+                                         count=len(keys))
+        hits: list[tuple[int, int, str]] = []
+        if again.any():
+            rows, ssns, listed = live.index.tolist(), live["ssn"], keys.tolist()
+            starts, ends = live["assignment_start"], live["assignment_end"]
+            for at in np.flatnonzero(again).tolist():
+                periods = self._periods(listed[at])
+                start, end = starts.iloc[at], ends.iloc[at]
+                earlier = next((k for k in periods if start <= k[2] and k[1] <= end), None)
+                if earlier is None:
+                    periods.append((rows[at], start, end))
+                else:
+                    hits.append((rows[at], earlier[0], ssns.iloc[at]))
+        self._last = (len(self._parts) << 32, keys, ~again)
+        self._parts.append(live)
+        return hits
+
+
+def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings, earlier: EarlierRows | None = None) -> None:
+    """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period.
+    ``earlier`` holds the rows of the file's parts decided before this one."""
     live = values[["ssn", "agreement", "assignment_start", "assignment_end"]]
     live = live[status.ne(REJECTED) & live.notna().all(axis=1)]
     keys = live["ssn"] + "|" + live["agreement"].map(_countries())
-    repeated = keys[keys.duplicated(keep=False)]
-    hits: list[tuple[int, int, str]] = []
-    for _, group in live.loc[repeated.index].groupby(repeated, sort=False):
-        kept: list[tuple[int, np.datetime64, np.datetime64]] = []
-        for row, start, end, ssn in zip(group.index, group["assignment_start"], group["assignment_end"],
-                                        group["ssn"], strict=True):
-            earlier = next((k for k in kept if start <= k[2] and k[1] <= end), None)
-            if earlier is None:
-                kept.append((row, start, end))
-            else:
-                hits.append((row, earlier[0], ssn))
+    hits = (earlier or EarlierRows()).check(live, keys)
     if hits:
         out.add("duplicate-row", "ssn", [h[0] for h in hits], [h[2] for h in hits],
                 [{"other": h[1], "last4": h[2][-4:]} for h in hits])
 
 
-def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None = None) -> pd.DataFrame:
+def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None = None,
+           earlier: EarlierRows | None = None) -> pd.DataFrame:
     """Status, request ID and codes (a tuple, in catalog order) of every row (``values`` indexed by sheet row).
 
     ``known`` maps the request IDs of earlier, committed batches to their batch: a row that would make one of them
-    again is ``duplicate-request``.
+    again is ``duplicate-request``. ``earlier``: the rows of the same file decided before these (in row order).
     """
     status = _statuses(out.frame(), values.index)
-    duplicate_rows(values, status, out)
+    duplicate_rows(values, status, out, earlier)
     status = _statuses(out.frame(), values.index)
     countries = values["agreement"].map(_countries())
     sponsor = values["employer_ein"].where(values["worker_type"].ne("self-employed"), values["ssn"]).fillna("")
@@ -93,7 +140,8 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
             + start[accepted]).tolist()
     ids[accepted] = _ids(keys, countries[accepted].tolist())
     if known:
-        again = ids[accepted & ids.isin(list(known))]
+        made = np.fromiter((rid in known for rid in ids.tolist()), dtype=bool, count=len(ids))
+        again = ids[accepted & made]
         if len(again):
             out.add("duplicate-request", "ssn", again.index, values.loc[again.index, "ssn"],
                     [{"request_id": rid, "batch_id": known[rid]} for rid in again])

@@ -299,29 +299,37 @@ def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: s
     return [pool.submit(unit, part) for part in outputs.request_chunks(outcome, REQUEST_CHUNK)]
 
 
-def _file_writer(outbox: Store, outcome: Outcome, batch_id: str) -> FileWriter | None:
-    """A helper process for the request files when there are many and the outbox is a folder."""
+def _file_writer(outbox: Store, part: Outcome, batch_id: str, writer: FileWriter | None) -> FileWriter | None:
+    """The helper process for the request files of a part of the rows: started for the first part with many
+    requests when the outbox is a folder, then kept for the parts after."""
     make = getattr(outbox, "file_writer", None)  # S3 has no files: its PUTs go through write_many
-    if make is None or outcome.status != "processed":
-        return None
-    if len(outcome.rows) - outcome.counts()["rejected"] < HELPER_FROM:
+    if writer is not None or make is None or part.status != "processed":
+        return writer
+    if len(part.rows) - part.counts()["rejected"] < HELPER_FROM:
         return None  # starting the process (~50 ms) would cost more than it saves
-    writer: FileWriter = make(f"{BATCHES}{batch_id}/requests")
-    return writer
+    started: FileWriter = make(f"{BATCHES}{batch_id}/requests")
+    return started
 
 
 def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Settings, known: dict[str, str],
                  stages: Stages = OFF) -> FileSummary:
     name, batch_id = file.name, file.batch_id
     base = f"{BATCHES}{batch_id}/"
-    outcome = check_file(file.source, name, as_of, settings.limits, known, stages)
-    writer = _file_writer(outbox, outcome, batch_id)
+    writer: FileWriter | None = None
     with ThreadPoolExecutor(REQUEST_THREADS) as pool:
         requests: list[Future[list[str]]] = []
+
+        def decided(part: Outcome) -> None:
+            # A large file's rows are checked in parts: the requests of each part are written while the next one
+            # is checked, by the helper process when there is one (it needs no GIL).
+            nonlocal writer
+            writer = _file_writer(outbox, part, batch_id, writer)
+            requests.extend(_start_requests(pool, outbox, part, batch_id, as_of, writer))
+
         try:
+            outcome = check_file(file.source, name, as_of, settings.limits, known, stages, decided)
             # The other outputs are built while the request files are written: their building is Python work, the
             # writing mostly the file system's. "write requests" is the wait left once they are done.
-            requests = _start_requests(pool, outbox, outcome, batch_id, as_of, writer)
             with stages("write csv"):
                 outbox.write(f"{base}results.csv", outputs.results_csv(outcome))
                 outbox.write(f"{base}errors.csv", outputs.errors_csv(outcome))
