@@ -208,9 +208,5 @@ def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, know
 
 
 def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """The parts as one frame (the list is emptied: the parts are not kept beside it)."""
-    if len(parts) == 1:
-        return parts.pop()
-    joined = pd.concat(parts)
-    parts.clear()
-    return joined
+    """The parts as one frame; a single part as it is (concat would copy it)."""
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
