@@ -1,8 +1,9 @@
 """One measured run in a fresh process: ``python -m benchmarks.pipeline KIND ARGS…``; prints one JSON line.
 
 KIND: ``intake FILE OUTBOX`` (the plain intake of one file), ``parse FILE`` (fastexcel alone), ``floor N DIR``
-(the parallel orjson write of N request-sized files), ``naive FILE DIR`` (pandas + openpyxl + pandera on object
-columns + json.dump per file + an openpyxl results workbook), ``files DIR OUTBOX`` (every file of a folder).
+(the parallel orjson write of N request-sized files), ``count FILE`` (how many requests the intake makes, without
+writing them), ``naive FILE DIR`` (pandas + openpyxl + pandera on object columns + json.dump per file + an openpyxl
+results workbook), ``files DIR OUTBOX`` (every file of a folder).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
             "rows": summary.rows, "requests": summary.requests, "rss_mb": peak_rss_mb(),
             "peak_stage": next(s for s, mb in stages.peak_mb.items() if mb == peak)}
+
+
+def count(file: str) -> dict[str, Any]:
+    """How many requests the intake of the file makes (the check alone: nothing is written)."""
+    from coc_intake.engine import check_file
+    from coc_intake.settings import Settings
+
+    outcome = check_file(Path(file), Path(file).name, AS_OF, Settings.from_env().limits, {})
+    counts = outcome.counts()
+    return {"requests": counts["approved"] + counts["referred"], "rss_mb": peak_rss_mb()}
 
 
 def files(folder: str, outbox: str) -> dict[str, Any]:
@@ -162,6 +173,7 @@ def naive(file: str, folder: str) -> dict[str, Any]:
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     steps: dict[str, Callable[..., dict[str, Any]]] = {"intake": intake, "parse": parse, "floor": floor,
-                                                        "naive": naive, "files": files, "flow": flow}
+                                                        "naive": naive, "files": files, "flow": flow,
+                                                        "count": count}
     result = steps[kind](*args)
     print(json.dumps(result))
