@@ -43,7 +43,7 @@ def _io_pressure() -> float | None:
 
 
 def _quiet(limit: float = 5.0, longest: float = 120.0) -> None:
-    """Wait (up to ``longest`` seconds) until the disk has been nearly idle for 10 seconds. The shared disk is
+    """Wait (up to ``longest`` seconds) until the I/O pressure averaged over 10 seconds is under ``limit``. The disk is
     throttled after bursts of writes (measured: 99k files in 15-46 s with 28-88 s of kernel CPU while the pressure
     was ~50 %, against 1.7 s when quiet), and whichever measurement came first after a burst paid for it."""
     end = time.monotonic() + longest
