@@ -79,16 +79,6 @@ def _remove(*paths: Path) -> None:
     subprocess.run(["rm", "-rf", *map(str, paths)], check=False)
 
 
-def _requests(path: Path) -> int:
-    """How many request files the intake of ``path`` writes (its approved and referred rows), without writing them:
-    the floor writes as many, and may go first."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "count", str(path)], capture_output=True,
-                          text=True, env=_ENV)
-    if done.returncode:
-        raise SystemExit(f"counting the requests of {path.name} failed:\n{done.stderr[-3000:]}")
-    return int(json.loads(done.stdout.strip().splitlines()[-1])["requests"])
-
-
 def _workbook(rows: int) -> Path:
     DATA.mkdir(exist_ok=True)
     path = DATA / f"census-{rows}.xlsx"
@@ -115,16 +105,15 @@ def main() -> None:
             path = _workbook(rows)
             rounds = args.repeat if args.repeat else (3 if rows <= 100_000 else 2)
             runs: dict[str, list[dict[str, Any]]] = {"parse": [], "intake": [], "floor": []}
-            count = str(_requests(path))
+            # The floor writes as many files as the intake, and may go first: the count comes from a check alone.
+            count = str(_measure("count", str(path))["requests"])
+            given = {"intake": str(path), "floor": count}
             for i in range(rounds):
                 # Alternated, so that a noisy minute of the shared disk hits each alike; the intake and the floor
                 # take turns at writing first, the one that finds whatever the disk's last hour left behind.
                 runs["parse"].append(_measure("parse", str(path)))
-                order = ["intake", "floor"] if i % 2 == 0 else ["floor", "intake"]
-                for kind in order:
-                    target = str(work / f"{kind}-{rows}-{i}")
-                    runs[kind].append(_measure("intake", str(path), target) if kind == "intake"
-                                      else _measure("floor", count, target))
+                for kind in (["intake", "floor"] if i % 2 == 0 else ["floor", "intake"]):
+                    runs[kind].append(_measure(kind, given[kind], str(work / f"{kind}-{rows}-{i}")))
                 if runs["intake"][-1]["requests"] != int(count):
                     raise SystemExit(f"{path.name}: the intake wrote {runs['intake'][-1]['requests']} requests, "
                                      f"the floor {count}")
