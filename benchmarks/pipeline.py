@@ -25,7 +25,9 @@ AS_OF = dt.date(2026, 11, 25)
 
 
 def intake(file: str, outbox: str) -> dict[str, Any]:
-    from coc_intake.intake import process_file
+    from coc_intake.batch import process_file
+    from coc_intake.known import KnownRequests
+    from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore
     from coc_intake.timing import Stages
@@ -36,7 +38,8 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
     stages = Stages()
     start, used = time.perf_counter(), cpu_seconds()
-    summary = process_file(LocalStore(inbox_dir), LocalStore(outbox), path.name, AS_OF, Settings.from_env(), {}, stages)
+    summary = process_file(LocalStore(inbox_dir), Outbox(LocalStore(outbox)), path.name, AS_OF, Settings.from_env(),
+                           KnownRequests(), stages)
     wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
@@ -55,12 +58,14 @@ def count(file: str) -> dict[str, Any]:
 
 
 def files(folder: str, outbox: str) -> dict[str, Any]:
-    from coc_intake.intake import list_inbox, process_file
+    from coc_intake.batch import list_inbox, process_file
+    from coc_intake.known import KnownRequests
+    from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore
 
-    inbox, out = LocalStore(folder), LocalStore(outbox)
-    known: dict[str, str] = {}
+    inbox, out = LocalStore(folder), Outbox(LocalStore(outbox))
+    known = KnownRequests()
     start = time.perf_counter()
     rows = 0
     names = list_inbox(inbox)
@@ -74,7 +79,7 @@ def flow(folder: str, outbox: str) -> dict[str, Any]:
     import flows  # noqa: F401, I001 - Prefect settings before Prefect is imported
     from prefect import flow as prefect_flow
 
-    from flows.intake import nightly_intake
+    from flows.intake import night_summary, nightly_intake
 
     @prefect_flow
     def warm_up() -> None:  # starts the embedded server, so that the timing below is the intake's own
@@ -82,9 +87,9 @@ def flow(folder: str, outbox: str) -> dict[str, Any]:
 
     warm_up()
     start = time.perf_counter()
-    result = nightly_intake(folder, outbox, AS_OF)
-    return {"wall": time.perf_counter() - start, "files": len(result["files"]),
-            "rows": sum(int(f["rows"]) for f in result["files"]), "rss_mb": peak_rss_mb()}
+    result = night_summary(nightly_intake(folder, outbox, AS_OF, return_state=True))
+    return {"wall": time.perf_counter() - start, "files": len(result.files), "rows": sum(f.rows for f in result.files),
+            "rss_mb": peak_rss_mb()}
 
 
 def parse(file: str) -> dict[str, Any]:

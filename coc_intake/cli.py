@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from coc_intake.night import NightSummary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Batch intake of Certificate of Coverage requests from employers' workbooks.")
@@ -130,32 +136,50 @@ def run(
         raise _fail(f"The inbox {inbox_uri} is not a folder. Create it, or pass --inbox PATH.")
     err.print(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ...")
     import flows  # noqa: F401 - configures Prefect before it is imported
-    from flows import intake as intake_flow
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False)
+    with progress, _following(progress):
+        state = _intake_flow(workers, dask_address)(inbox_uri, outbox_uri, day,
+                                                    parallel=workers > 1 or dask_address is not None,
+                                                    return_state=True)
+    from flows.intake import night_summary
+
+    try:
+        result = night_summary(state)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    _print_run(result, outbox_uri)
+    raise typer.Exit(1 if result.failed else 0)
+
+
+@contextlib.contextmanager
+def _following(progress: Any) -> Iterator[None]:
+    """Move the progress bar with the night's progress records (``night.announce``) while the flow runs."""
+    from coc_intake.night import PROGRESS
+
     bar = progress.add_task("waiting for the first file", total=None)
     rows_seen = 0
 
-    def on_event(event: str, data: dict[str, Any]) -> None:
-        nonlocal rows_seen
-        if event == "files":
-            progress.update(bar, total=len(data["names"]), description=f"{len(data['names'])} files")
-        else:
-            rows_seen += int(data.get("rows", 0))
-            progress.update(bar, advance=1, description=f"{data['name']} — {rows_seen:,} rows so far")
+    class Follow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            nonlocal rows_seen
+            event, data = getattr(record, "event", None), getattr(record, "data", ())
+            if event == "files":
+                progress.update(bar, total=len(data), description=f"{len(data)} files")
+            elif event in ("file", "failed"):
+                rows_seen += getattr(data, "rows", 0)
+                progress.update(bar, advance=1, description=f"{getattr(data, 'name', '')} — {rows_seen:,} rows so far")
 
-    intake_flow.progress = on_event
+    handler = Follow()
+    level = PROGRESS.level
+    PROGRESS.addHandler(handler)
+    PROGRESS.setLevel(logging.INFO)
     try:
-        with progress:
-            result = _intake_flow(workers, dask_address)(inbox_uri, outbox_uri, day,
-                                                         parallel=workers > 1 or dask_address is not None)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        yield
     finally:
-        intake_flow.progress = None
-    _print_run(result, outbox_uri)
-    raise typer.Exit(1 if result["failures"] else 0)
+        PROGRESS.removeHandler(handler)
+        PROGRESS.setLevel(level)
 
 
 def _intake_flow(workers: int, dask_address: str | None) -> Any:
@@ -174,24 +198,23 @@ def _intake_flow(workers: int, dask_address: str | None) -> Any:
     return intake_flow.nightly_intake
 
 
-def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
-    table = Table(title=f"Intake as of {result['as_of']}")
+def _print_run(result: NightSummary, outbox_uri: str) -> None:
+    table = Table(title=f"Intake as of {result.as_of.isoformat()}")
     for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
         table.add_column(name, overflow="fold")
-    for f in result["files"]:
-        table.add_row(f["name"], f["result"], str(f["rows"]), str(f["approved"]), str(f["referred"]),
-                      str(f["rejected"]), f["batch_id"])
-    for f in result["failures"]:
-        table.add_row(f["name"], "[red]failed — left in the inbox[/]", "", "", "", "", "")
+    for f in result.files:
+        table.add_row(f.name, f.result, str(f.rows), str(f.approved), str(f.referred), str(f.rejected), f.batch_id)
+    for failure in result.failures:
+        table.add_row(failure.name, "[red]failed — left in the inbox[/]", "", "", "", "", "")
     out.print(table)
-    for f in result["failures"]:
-        out.print(f"[red]{f['name']}[/]: {f['error']}")
-    m = result["mail"]
-    out.print(f"Confirmations: {m['sent']} sent, {m['written']} written to {outbox_uri}/mail, "
-              f"{m['failed']} failed (kept for the next run).")
-    for e in m["errors"]:
+    for failure in result.failures:
+        out.print(f"[red]{failure.name}[/]: {failure.error}")
+    m = result.mail
+    out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox_uri}/mail, "
+              f"{m.failed} failed (kept for the next run).")
+    for e in m.errors:
         out.print(f"[yellow]{e}[/]")
-    if result["files"] or result["failures"]:
+    if result.files or result.failures:
         out.print(f"Batches are in {outbox_uri}/batches/<batch id>/ (results.xlsx for the employer).")
     else:
         out.print("The inbox was empty: nothing to do.")
@@ -208,27 +231,31 @@ def report(
     """The analysts' rejection report over the committed batches: an .xlsx with charts and an HTML page."""
     from coc_intake import report as reports
     from coc_intake.errors import ConfigError
+    from coc_intake.outbox import Outbox
     from coc_intake.report_render import render_html, render_xlsx
     from coc_intake.settings import Settings
-    from coc_intake.store import LocalStore
-    from coc_intake.stores import open_store
+    from coc_intake.store import LocalStore, open_store
 
     first = _as_of(since) if since else None
     last = _as_of(until) if until else None
     if first and last and first > last:
         raise _fail(f"--since {first} is after --until {last}; swap them.")
     try:
-        source = open_store(outbox or Settings.from_env().outbox)
+        source = Outbox(open_store(outbox or Settings.from_env().outbox))
         data = reports.build(reports.load_manifests(source), first, last)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    target = LocalStore(out_dir) if out_dir else source
-    prefix = "" if out_dir else "reports/"
     stem = f"rejections-{data.since or 'none'}-to-{data.until or 'none'}"
-    target.write(f"{prefix}{stem}.xlsx", render_xlsx(data))
-    target.write(f"{prefix}{stem}.html", render_html(data).encode("utf-8"))
+    files = {f"{stem}.xlsx": render_xlsx(data), f"{stem}.html": render_html(data).encode("utf-8")}
+    written = []
+    for name, body in files.items():
+        if out_dir:
+            LocalStore(out_dir).write(name, body)
+            written.append(str(out_dir / name))
+        else:
+            written.append(source.write_report(name, body))
     out.print(reports.headline_markdown(data))
-    out.print(f"Wrote {target.describe(prefix + stem)}.xlsx and .html")
+    out.print(f"Wrote {' and '.join(written)}")
 
 
 @app.command()

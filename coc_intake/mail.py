@@ -1,9 +1,9 @@
 """E-mail confirmations of approved requests (SPEC §1, §7).
 
-A batch queues one message per contact address (``mail/queue/<id>.eml``, written before the batch commits, so a
-rerun writes the same one). Delivery sends each queued message that the ledger (``mail/sent/<id>.json``) does not
-list, then records it there: a message is never sent twice, and one that fails stays queued for the next run.
-With no SMTP server configured, delivery writes the message to ``mail/<id>.eml``.
+A batch queues one message per contact address in the outbox's mail queue (written before the batch commits, so a
+rerun writes the same one). Delivery sends each queued message of a committed batch that the outbox's ledger does
+not list, then records it there: a message is never sent twice, and one that fails stays queued for the next run.
+With no SMTP server configured, delivery writes the message to a file in the outbox.
 
 Messages carry masked SSNs only and no attachments. A message lists at most ``MAX_LISTED`` requests and counts
 the rest (every request ID is in the batch's results.csv).
@@ -20,17 +20,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 import numpy as np
-import orjson
 import pandas as pd
 import yagmail
 
 from coc_intake.countries import name_of
 from coc_intake.engine import Outcome
-from coc_intake.outputs import manifest_key
+from coc_intake.outbox import Outbox
+from coc_intake.redact import redact
 from coc_intake.settings import Settings
-from coc_intake.store import Store
 
-QUEUE, SENT = "mail/queue/", "mail/sent/"
 #: Requests listed in one confirmation, in sheet order; the rest are counted. A census of 100k rows would otherwise
 #: make a message of megabytes, which mail servers refuse (10-25 MB limits) and no reader uses.
 MAX_LISTED = 1_000
@@ -43,6 +41,7 @@ class MailSummary:
     failed: int = 0
     already: int = 0
     errors: tuple[str, ...] = ()
+    """One line per failed delivery, SSNs masked."""
 
 
 def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> list[tuple[str, bytes]]:
@@ -97,10 +96,6 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     return messages
 
 
-def queue_items(batch_id: str, messages: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    return [(f"{QUEUE}{batch_id}.{mid}.eml", data) for mid, data in messages]
-
-
 def _send_smtp(settings: Settings, raw: bytes) -> None:
     """Send the queued message exactly as composed. yagmail opens the connection (TLS, login); the message goes
     out through its SMTP session with ``sendmail``, which raises on any refusal (yagmail's own ``send`` would
@@ -126,40 +121,34 @@ def _send_smtp(settings: Settings, raw: bytes) -> None:
         client.close()
 
 
-def deliver(outbox: Store, settings: Settings) -> MailSummary:
-    """Send (or write) every queued message the ledger does not list yet."""
+def deliver(outbox: Outbox, settings: Settings) -> MailSummary:
+    """Send (or write) every queued message of a committed batch that the ledger does not list yet."""
     summary = MailSummary()
     errors: list[str] = []
-    sweep = getattr(outbox, "sweep", None)
-    if sweep is not None:
-        sweep("mail/")
-    for key in outbox.list(QUEUE):
-        if not key.endswith(".eml"):
-            continue
-        batch_id, _, mid = key.rsplit("/", 1)[1][: -len(".eml")].partition(".")
-        if not outbox.exists(manifest_key(batch_id)):
+    outbox.tidy_mail()
+    for message in outbox.queued():
+        if not outbox.is_committed(message.batch_id):
             continue  # its batch has not committed (yet): a rerun will write the same message again
-        ledger = f"{SENT}{mid}.json"
-        if outbox.exists(ledger):
-            outbox.delete(key)
+        mid = message.message_id
+        if outbox.is_sent(mid):
+            outbox.dequeue(message)
             summary.already += 1
             continue
-        raw = outbox.read(key)
+        raw = outbox.read_queued(message)
         how = "file"
         if settings.smtp_host:
             try:
                 _send_smtp(settings, raw)
             except (TimeoutError, smtplib.SMTPException, OSError) as exc:
                 summary.failed += 1
-                errors.append(f"message {mid}: {type(exc).__name__}: {exc}")
+                errors.append(redact(f"message {mid}: {type(exc).__name__}: {exc}"))
                 continue
             how = "smtp"
             summary.sent += 1
         else:
-            outbox.write(f"mail/{mid}.eml", raw)
+            outbox.write_message(mid, raw)
             summary.written += 1
-        record = {"message_id": mid, "delivered_by": how, "at": pd.Timestamp.now(tz="UTC").isoformat()}
-        outbox.write(ledger, orjson.dumps(record))
-        outbox.delete(key)
+        outbox.record_sent(mid, {"message_id": mid, "delivered_by": how, "at": pd.Timestamp.now(tz="UTC").isoformat()})
+        outbox.dequeue(message)
     summary.errors = tuple(errors)
     return summary

@@ -23,14 +23,6 @@ from coc_intake import jsonrows
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.engine import Outcome
 
-BATCHES = "batches/"
-
-
-def manifest_key(batch_id: str) -> str:
-    """The batch's commit marker: a batch without it does not exist."""
-    return f"{BATCHES}{batch_id}/manifest.json"
-
-
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 

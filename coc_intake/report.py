@@ -12,11 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from coc_intake.catalog import CATALOG, REFERRAL_CODES, TITLES
-from coc_intake.outputs import BATCHES
-from coc_intake.store import Store
+from coc_intake.outbox import Outbox
 
 STATUSES = ("approved", "referred", "rejected")
 
@@ -78,9 +75,8 @@ def _bump(table: dict[Any, dict[str, int]], key: Any, entry: dict[str, Any]) -> 
         slot[k] += int(entry.get(k) or 0)
 
 
-def load_manifests(outbox: Store) -> list[dict[str, Any]]:
-    keys = [k for k in outbox.list(BATCHES, recursive=True) if k.endswith("/manifest.json")]
-    return [orjson.loads(outbox.read(k)) for k in sorted(keys)]
+def load_manifests(outbox: Outbox) -> list[dict[str, Any]]:
+    return list(outbox.manifests())
 
 
 def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: dt.date | None = None) -> Report:

@@ -9,10 +9,8 @@ conditional writes (``If-None-Match: *``), which S3 guarantees to succeed for on
 from __future__ import annotations
 
 import builtins
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +18,7 @@ import botocore.config
 import botocore.exceptions
 
 from coc_intake.errors import ConfigError, TransientError
+from coc_intake.store import Store
 
 _TRANSIENT = (
     botocore.exceptions.EndpointConnectionError,
@@ -47,7 +46,7 @@ def _client() -> Any:
     return boto3.client("s3", config=config)
 
 
-class S3Store:
+class S3Store(Store):
     def __init__(self, uri: str, client: Any = None) -> None:
         self.uri = uri
         self.bucket, self.prefix = parse_uri(uri)
@@ -97,16 +96,8 @@ class S3Store:
             raise
         return body
 
-    def local_path(self, key: str) -> Path | None:
-        return None
-
     def write(self, key: str, data: bytes) -> None:
         self._call("put_object", Key=self.prefix + key, Body=data, **self.encryption)
-
-    def write_from(self, key: str, source: Path) -> str:
-        data = source.read_bytes()  # a local inbox with an S3 outbox: the file is bounded by max_bytes
-        self.write(key, data)
-        return hashlib.sha256(data).hexdigest()
 
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
         if not items:

@@ -1,4 +1,5 @@
-"""Where files come from and go to: a folder on disk (``LocalStore``); S3 shares the interface.
+"""Where files come from and go to: the ``Store`` interface and a folder on disk (``LocalStore``); ``S3Store``
+implements it too.
 
 Keys are POSIX paths relative to the store's root (``batches/<id>/manifest.json``). Every write is atomic: a reader
 sees the old object or the whole new one, never a half-written file.
@@ -6,6 +7,7 @@ sees the old object or the whole new one, never a half-written file.
 
 from __future__ import annotations
 
+import abc
 import builtins
 import hashlib
 import os
@@ -14,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from coc_intake.filewriter import FILE_MODE, FileWriter, write_file
 
@@ -32,39 +34,72 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class Store(Protocol):
-    """The operations intake needs from an inbox or an outbox."""
+class Store(abc.ABC):
+    """Where files come from and go to. Subclasses implement the required operations; the optional ones have
+    defaults that suit a store of whole objects (S3), which a folder overrides."""
 
+    @abc.abstractmethod
     def list(self, prefix: str = "", recursive: bool = False) -> builtins.list[str]: ...
 
+    @abc.abstractmethod
     def read(self, key: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def write(self, key: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``data`` only if nothing has the key yet; False when another writer got there first."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def describe(self, key: str = "") -> str: ...
 
     def local_path(self, key: str) -> Path | None:
         """The object as a file on this machine, when the store is a folder (readers then map it themselves)."""
-        ...
-
-    def write(self, key: str, data: bytes) -> None: ...
+        return None
 
     def write_from(self, key: str, source: Path) -> str:
-        """Write a local file's content under ``key`` without holding it in memory; its SHA-256 (hex) as copied."""
-        ...
+        """Write a local file's content under ``key``; its SHA-256 (hex) as copied. By default the file is read
+        whole (a local inbox with a remote outbox: the file is bounded by ``max_bytes``)."""
+        data = source.read_bytes()
+        self.write(key, data)
+        return hashlib.sha256(data).hexdigest()
 
     def write_many(self, items: builtins.list[tuple[str, bytes]]) -> None:
         """Write many small objects that only a later commit marker makes visible (no per-object atomicity)."""
-        ...
+        for key, data in items:
+            self.write(key, data)
 
-    def create(self, key: str, data: bytes) -> bool:
-        """Write ``data`` only if nothing has the key yet; False when another writer got there first."""
-        ...
+    def file_writer(self, folder: str) -> FileWriter | None:
+        """A helper process writing many small files under ``folder``; None where there are no files."""
+        return None
 
-    def exists(self, key: str) -> bool: ...
+    def sweep(self, prefix: str = "") -> int:
+        """Remove what writers killed mid-write left under ``prefix``; how many went. Whole-object stores leave
+        nothing."""
+        return 0
 
-    def delete(self, key: str) -> None: ...
+    def sync(self, key: str) -> None:
+        """Make a written object durable (a commit marker); an acknowledged PUT already is."""
+        return None
 
-    def describe(self, key: str = "") -> str: ...
+
+def open_store(uri: str) -> Store:
+    """A folder, or ``s3://bucket/prefix``."""
+    if uri.startswith("s3://"):
+        from coc_intake.s3store import S3Store
+
+        return S3Store(uri)
+    return LocalStore(uri)
 
 
-class LocalStore:
+class LocalStore(Store):
     """A folder. Files and folders it creates are readable by their owner only (SPEC §7)."""
 
     def __init__(self, root: Path | str) -> None:

@@ -1,43 +1,38 @@
 """The nightly intake: list the inbox, process each file in isolation, commit in order of name, deliver mail.
 
-Thin orchestration over ``coc_intake``: tasks pass names, URIs and small summaries, never DataFrames. Each file is a
-flow run named after the file (``intake-file``), so the UI reads like an intake log. With ``workers`` > 1 or a Dask
-address the files are prepared in parallel and committed in order of name, so the outbox is the one a serial run
-would write (a file whose requests an earlier file of the same run already made is prepared again).
+Orchestration only: every step is a function of ``coc_intake`` (``batch.prepare_file`` and ``batch.commit_file``,
+the same path ``batch.process_file`` takes in one call), and tasks pass names, URIs and small dataclasses. Each file
+is a flow run named after the file (``intake-file``), so the UI reads like an intake log and a failed file is red.
+With ``parallel`` (a process pool or a Dask cluster) the files are prepared side by side and committed in order of
+name, so the outbox is the one a serial run would write. The night ends Failed when any file failed; the others are
+still committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import uuid
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
-import orjson
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.runtime import flow_run
 from prefect.settings import temporary_settings
+from prefect.states import Failed
 from prefect.tasks import Task, exponential_backoff
-from prefect.utilities.annotations import quote
 
-from coc_intake import intake, mail, redact, report
+from coc_intake import batch, mail, night, redact, report
+from coc_intake.batch import FileSummary
 from coc_intake.errors import TransientError
-from coc_intake.intake import FileSummary
-from coc_intake.outputs import manifest_key
+from coc_intake.known import KnownRequests
+from coc_intake.mail import MailSummary
+from coc_intake.night import FileFailure, NightSummary
+from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
-from coc_intake.stores import open_store
-
-#: Set by the CLI to follow progress in the same process (file summaries as they finish).
-progress: Callable[[str, dict[str, Any]], None] | None = None
-
-
-def _emit(event: str, data: dict[str, Any]) -> None:
-    if progress is not None:
-        progress(event, data)
-
+from coc_intake.store import open_store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,173 +65,148 @@ def _transient_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) 
 
 
 _BACKOFF = exponential_backoff(backoff_factor=2)
+_RETRIED: dict[str, Any] = {"cache_policy": NONE, "retries": 3, "retry_delay_seconds": _BACKOFF,
+                            "retry_condition_fn": _transient_only}
 
 
-@task(cache_policy=NONE, task_run_name="list {inbox_uri}", retries=3, retry_delay_seconds=_BACKOFF,
-      retry_condition_fn=_transient_only)
+def _outbox(uri: str) -> Outbox:
+    return Outbox(open_store(uri))
+
+
+@task(task_run_name="list {inbox_uri}", **_RETRIED)
 @_masked
 def list_inbox(inbox_uri: str) -> list[str]:
-    return intake.list_inbox(open_store(inbox_uri))
+    return batch.list_inbox(open_store(inbox_uri))
 
 
-@task(cache_policy=NONE, task_run_name="known requests", retries=3, retry_delay_seconds=_BACKOFF,
-      retry_condition_fn=_transient_only)
+@task(task_run_name="known requests", **_RETRIED)
 @_masked
-def load_known(outbox_uri: str) -> dict[str, str]:
-    return intake.known_requests(open_store(outbox_uri))
+def load_known(outbox_uri: str) -> KnownRequests:
+    return KnownRequests.load(_outbox(outbox_uri))
 
 
-@task(cache_policy=NONE, task_run_name="prepare {name}", retries=3, retry_delay_seconds=_BACKOFF,
-      retry_condition_fn=_transient_only)
+@task(task_run_name="prepare {name}", **_RETRIED)
 @_masked
-def prepare(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: dict[str, str]) -> dict[str, Any]:
-    summary = intake.prepare_file(open_store(inbox_uri), open_store(outbox_uri), name, as_of, Settings.from_env(),
-                                  known)
-    return summary.as_dict()
+def prepare(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: KnownRequests) -> FileSummary:
+    return batch.prepare_file(open_store(inbox_uri), _outbox(outbox_uri), name, as_of, Settings.from_env(), known)
 
 
-@task(cache_policy=NONE, task_run_name="commit {summary[name]}", retries=3, retry_delay_seconds=_BACKOFF,
-      retry_condition_fn=_transient_only)
+@task(task_run_name="commit {summary.name}", **_RETRIED)
 @_masked
-def commit(inbox_uri: str, outbox_uri: str, summary: dict[str, Any], as_of: dt.date,
-           known: dict[str, str]) -> dict[str, Any]:
-    """Commit a prepared batch, first preparing it again if an earlier file of this run made its requests."""
-    inbox, outbox = open_store(inbox_uri), open_store(outbox_uri)
-    s = FileSummary.from_dict(summary)
-    if s.pending and any(rid in known for rid in intake.pending_request_ids(outbox, s)):
-        s = intake.redo_file(inbox, outbox, s, as_of, Settings.from_env(), known)
-    s = intake.commit_file(inbox, outbox, s)
-    for rid in intake.pending_request_ids(outbox, s):
-        known.setdefault(rid, s.batch_id)
-    return s.as_dict()
+def commit(inbox_uri: str, outbox_uri: str, summary: FileSummary, as_of: dt.date,
+           known: KnownRequests) -> FileSummary:
+    return batch.commit_file(open_store(inbox_uri), _outbox(outbox_uri), summary, as_of, Settings.from_env(), known)
 
 
-def _publish(outbox_uri: str, summary: dict[str, Any]) -> None:
-    """The batch's table artifact: counts and top error codes, no personal data."""
-    if summary["result"] not in ("processed", "rejected-file"):
+def _publish(outbox_uri: str, summary: FileSummary) -> None:
+    if summary.result not in ("processed", "rejected-file"):
         return
-    doc = orjson.loads(open_store(outbox_uri).read(manifest_key(summary["batch_id"])))
-    top = sorted(doc["error_counts"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    table = [{"measure": k, "value": doc[k]} for k in ("status", "rows", "approved", "referred", "rejected")]
-    table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
-    create_table_artifact(key=f"batch-{summary['batch_id']}", table=table,
-                          description=f"Intake of {doc['source_name']} as of {doc['as_of']}")
-
-
-#: The request IDs of committed batches (request ID → batch), by nightly run, for the file runs it starts in this
-#: process. Not a flow parameter: Prefect would store every entry with every file's flow run (a million request IDs
-#: each night on a busy outbox). Tasks get it wrapped in ``quote``, which spares its traversal for dependencies.
-_KNOWN: dict[str, dict[str, str]] = {}
-
-
-def _untraversed(known: dict[str, str]) -> dict[str, str]:
-    """``known`` for a task call: Prefect hands the task the dict itself, without visiting its every entry."""
-    return cast(dict[str, str], quote(known))
+    manifest = _outbox(outbox_uri).manifest(summary.batch_id)
+    create_table_artifact(key=f"batch-{summary.batch_id}", table=night.batch_table(manifest),
+                          description=f"Intake of {manifest['source_name']} as of {manifest['as_of']}")
 
 
 @flow(name="intake-file", flow_run_name="{name}", validate_parameters=False)
-def intake_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, registry: str) -> dict[str, Any]:
-    """One file, serially: prepare, commit, publish."""
-    known = _KNOWN[registry]
-    summary = prepare(inbox_uri, outbox_uri, name, as_of, _untraversed(known))
-    summary = commit(inbox_uri, outbox_uri, summary, as_of, _untraversed(known))
+def intake_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: KnownRequests) -> FileSummary:
+    """One file, serially: prepare, commit, publish. ``known`` is recorded by Prefect as ``<KnownRequests>``."""
+    summary = commit(inbox_uri, outbox_uri, prepare(inbox_uri, outbox_uri, name, as_of, known), as_of, known)
     _publish(outbox_uri, summary)
-    assert isinstance(summary, dict)
-    get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary["result"],
-                          summary["rows"], summary["approved"], summary["referred"], summary["rejected"])
+    get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary.result,
+                          summary.rows, summary.approved, summary.referred, summary.rejected)
     return summary
 
 
 @task(cache_policy=NONE, task_run_name="deliver confirmations")
 @_masked
-def deliver_mail(outbox_uri: str) -> dict[str, Any]:
-    result = mail.deliver(open_store(outbox_uri), Settings.from_env())
-    return {"sent": result.sent, "written": result.written, "failed": result.failed, "already": result.already,
-            "errors": [redact.redact(e) for e in result.errors]}
+def deliver_mail(outbox_uri: str) -> MailSummary:
+    return mail.deliver(_outbox(outbox_uri), Settings.from_env())
 
 
 @task(cache_policy=NONE, task_run_name="rejections headline")
 @_masked
 def headline(outbox_uri: str, day: dt.date) -> str:
     """The analysts' headline numbers for the night (the batches as of ``day``), as a markdown artifact."""
-    data = report.build(report.load_manifests(open_store(outbox_uri)), day, day)
-    text = report.headline_markdown(data)
+    text = report.headline_markdown(report.build(report.load_manifests(_outbox(outbox_uri)), day, day))
     create_markdown_artifact(key="rejections-headline", markdown=text,
                              description=f"Rejections in the batches as of {day.isoformat()}")
     return text
 
 
-def _failure(name: str, exc: BaseException) -> dict[str, str]:
-    reason = redact.redact(f"{type(exc).__name__}: {exc}")
-    get_run_logger().error("%s could not be processed and stays in the inbox: %s", name, reason)
-    _emit("failed", {"name": name, "error": reason})
-    return {"name": name, "error": reason}
+def _failure(name: str, exc: BaseException) -> FileFailure:
+    failure = FileFailure.of(name, exc)
+    get_run_logger().error("%s could not be processed and stays in the inbox: %s", name, failure.error)
+    night.announce("failed", failure)
+    return failure
 
 
-def _serial(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: dict[str, str],
-            files: list[dict[str, Any]], failures: list[dict[str, str]]) -> None:
+def _serial(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: KnownRequests,
+            done: NightSummary) -> None:
     # The per-file flow runs go without heartbeats of their own: they run in this process, whose nightly flow run
     # beats for all of them, and each heartbeat thread costs its flow run up to 1 s on exit (it is joined while it
     # sleeps) — a second per file on a night of 1,000 small files.
-    registry = str(uuid.uuid4())
-    _KNOWN[registry] = known
-    try:
-        with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-            for name in names:
-                try:
-                    summary = intake_file(inbox_uri, outbox_uri, name, as_of, registry)
-                except Exception as exc:
-                    failures.append(_failure(name, exc))
-                    continue
-                files.append(summary)
-                _emit("file", summary)
-    finally:
-        del _KNOWN[registry]
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        for name in names:
+            try:
+                summary = intake_file(inbox_uri, outbox_uri, name, as_of, known)
+            except Exception as exc:
+                done.failures.append(_failure(name, exc))
+                continue
+            done.files.append(summary)
+            night.announce("file", summary)
 
 
-def _parallel(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: dict[str, str],
-              files: list[dict[str, Any]], failures: list[dict[str, str]]) -> None:
-    futures = [prepare.submit(inbox_uri, outbox_uri, name, as_of, _untraversed(dict(known))) for name in names]
+def _parallel(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: KnownRequests,
+              done: NightSummary) -> None:
+    futures = [prepare.submit(inbox_uri, outbox_uri, name, as_of, known.copy()) for name in names]
     for name, future in zip(names, futures, strict=True):  # commit in order of name
         try:
-            summary = commit(inbox_uri, outbox_uri, future.result(), as_of, _untraversed(known))
+            summary = commit(inbox_uri, outbox_uri, future.result(), as_of, known)
             _publish(outbox_uri, summary)
         except Exception as exc:
-            failures.append(_failure(name, exc))
+            done.failures.append(_failure(name, exc))
             continue
-        files.append(summary)
-        _emit("file", summary)
+        done.files.append(summary)
+        night.announce("file", summary)
 
 
-def _markdown(as_of: dt.date, files: list[dict[str, Any]], failures: list[dict[str, str]],
-              mail_result: dict[str, Any]) -> str:
-    totals = {k: sum(int(f[k]) for f in files) for k in ("rows", "approved", "referred", "rejected")}
-    lines = [f"# Nightly intake, as of {as_of.isoformat()}", "",
-             f"{len(files)} files, {len(failures)} failed; {totals['rows']:,} rows: {totals['approved']:,} approved, "
-             f"{totals['referred']:,} referred, {totals['rejected']:,} rejected.", "",
-             "| file | result | rows | approved | referred | rejected | batch |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {f['name']} | {f['result']} | {f['rows']} | {f['approved']} | {f['referred']} | {f['rejected']} "
-              f"| {f['batch_id']} |" for f in files]
-    lines += [f"| {f['name']} | **failed** (left in the inbox): {f['error']} | | | | | |" for f in failures]
-    lines += ["", f"Confirmations: {mail_result['sent']} sent, {mail_result['written']} written, "
-              f"{mail_result['failed']} kept for the next run."]
-    return "\n".join(lines)
+def _day(as_of: dt.date | None) -> dt.date:
+    return as_of or dt.date.today()
 
 
-@flow(name="nightly-intake", flow_run_name="intake {as_of}", validate_parameters=False)
+def _run_name() -> str:
+    """``intake <date>``: the as-of date, or today's for a scheduled run (which passes none)."""
+    as_of = flow_run.parameters.get("as_of")
+    return f"intake {_day(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of).isoformat()}"
+
+
+@flow(name="nightly-intake", flow_run_name=_run_name, validate_parameters=False)
 def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None,
-                   parallel: bool = False) -> dict[str, Any]:
-    """One intake over every file waiting. A file that fails stays in the inbox; the others go on."""
+                   parallel: bool = False) -> NightSummary | State[NightSummary]:
+    """One intake over every file waiting. A file that fails stays in the inbox, the others go on, and the run ends
+    Failed (with the night's summary as its result)."""
     redact.install("prefect", "prefect.flow_runs", "prefect.task_runs")
-    day = as_of or dt.date.today()
+    day = _day(as_of)
     names = list_inbox(inbox_uri)
-    _emit("files", {"names": names})
+    night.announce("files", names)
     known = load_known(outbox_uri)
-    files: list[dict[str, Any]] = []
-    failures: list[dict[str, str]] = []
-    (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, files, failures)
-    mail_result = deliver_mail(outbox_uri)
-    create_markdown_artifact(key="nightly-intake-summary", markdown=_markdown(day, files, failures, mail_result),
+    done = NightSummary(day)
+    (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, done)
+    summary = NightSummary(day, done.files, done.failures, deliver_mail(outbox_uri))
+    create_markdown_artifact(key="nightly-intake-summary", markdown=summary.markdown(),
                              description=f"Nightly intake as of {day.isoformat()}")
     headline(outbox_uri, day)
-    return {"as_of": day.isoformat(), "files": files, "failures": failures, "mail": mail_result}
+    if summary.failed:
+        stay = ", ".join(f.name for f in summary.failures)
+        return Failed(message=f"{summary.verdict()}; left in the inbox: {stay}", data=summary)
+    return summary
+
+
+def night_summary(state: State[Any]) -> NightSummary:
+    """The summary of a finished nightly run, whether it ended Completed or Failed; a run that could not go through
+    the inbox at all (a store not answering, a wrong setting) raises its error."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, NightSummary):  # pragma: no cover - the flow returns nothing else
+        raise TypeError(f"the nightly run returned {type(result).__name__}, not a NightSummary")
+    return result

@@ -14,8 +14,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from coc_intake import intake, mail
-from coc_intake.intake import FileSummary
+from coc_intake import batch, mail
+from coc_intake.batch import FileSummary
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF
@@ -52,7 +54,7 @@ def run_intake(inbox: Path, outbox: Path, as_of: dt.date = AS_OF_DATE, cfg: Sett
     With an S3 store the same run goes through a real S3 endpoint: the folders are mirrored up before the run and
     back after it, so that every test reads the outbox the run wrote, wherever it was."""
     if STORE["mode"] != "local":
-        from coc_intake.stores import open_store
+        from coc_intake.store import open_store
 
         s3_in, s3_out = open_store(f"{STORE['mode']}/inbox"), open_store(f"{STORE['mode']}/outbox")
         _mirror(LocalStore(inbox), s3_in)
@@ -67,11 +69,12 @@ def run_intake(inbox: Path, outbox: Path, as_of: dt.date = AS_OF_DATE, cfg: Sett
 def _run(inbox_store: Any, outbox_store: Any, as_of: dt.date, cfg: Settings | None,
          deliver: bool) -> list[FileSummary]:
     cfg = cfg or settings()
-    known = intake.known_requests(outbox_store)
-    summaries = [intake.process_file(inbox_store, outbox_store, name, as_of, cfg, known)
-                 for name in intake.list_inbox(inbox_store)]
+    outbox = Outbox(outbox_store)
+    known = KnownRequests.load(outbox)
+    summaries = [batch.process_file(inbox_store, outbox, name, as_of, cfg, known)
+                 for name in batch.list_inbox(inbox_store)]
     if deliver:
-        mail.deliver(outbox_store, cfg)
+        mail.deliver(outbox, cfg)
     return summaries
 
 

@@ -28,6 +28,7 @@ import pytest
 
 import schemas
 from coc_intake import mail
+from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.builders import row, write_xlsx
@@ -104,7 +105,7 @@ def whole_run(stores: tuple[Path, Path], caplog: pytest.LogCaptureFixture,
     with caplog.at_level(logging.DEBUG):
         summaries = run_intake(inbox, outbox, deliver=False)
         before = scanned_texts(outbox)
-        delivered = mail.deliver(LocalStore(outbox), settings())
+        delivered = mail.deliver(Outbox(LocalStore(outbox)), settings())
     assert [s.result for s in summaries] == ["processed"] * 4
     assert delivered.written >= 4 and delivered.failed == 0
     captured = capsys.readouterr()

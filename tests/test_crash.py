@@ -31,7 +31,9 @@ from typing import Any
 
 import pytest
 
-from coc_intake import intake
+from coc_intake import batch, store
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_csv, write_xlsx
 from tests.intake_helpers import ROOT, manifest, run_intake, snapshot
@@ -125,7 +127,7 @@ def test_coc_run_killed_while_writing_requests_then_rerun_gives_the_outbox_of_an
         tmp_path: Path) -> None:
     files = write_inputs(tmp_path / "inputs", BIG_ROWS)
     want = reference_outbox(files, tmp_path / "reference")
-    big_id = intake.batch_id_of(files["big.xlsx"])[0]
+    big_id = batch.batch_id_of(files["big.xlsx"])[0]
     expected = len(json.loads(want[f"batches/{big_id}/manifest.json"])["request_ids"])
     assert expected == BIG_ROWS  # every row but the repeated request and the invalid SSN
 
@@ -155,7 +157,7 @@ def test_coc_run_killed_while_writing_requests_then_rerun_gives_the_outbox_of_an
     assert not (outbox / "batches" / big_id / "manifest.json").exists()
     assert 0 < len(os.listdir(requests)) < expected
     assert sorted(p.name for p in inbox.iterdir()) == ["big.xlsx", "z-late.csv"]
-    small_id = intake.batch_id_of(files["a-small.xlsx"])[0]
+    small_id = batch.batch_id_of(files["a-small.xlsx"])[0]
     assert (outbox / "batches" / small_id / "manifest.json").is_file()
 
     with process_group(coc_run(inbox, outbox), env, tmp_path / "rerun.log") as rerun:
@@ -167,13 +169,13 @@ def test_coc_run_killed_while_writing_requests_then_rerun_gives_the_outbox_of_an
     got = snapshot(outbox)
     assert got == want, describe_difference(got, want)
     for name, data in files.items():  # no lost source
-        assert got[f"batches/{intake.batch_id_of(data)[0]}/source/{name}"] == data
+        assert got[f"batches/{batch.batch_id_of(data)[0]}/source/{name}"] == data
 
 
 # --- the plain functions killed at every moment (forked children) ---
 
 STORE_METHODS = ("write", "write_from", "write_many", "create", "delete", "sync")
-STORE_FILE = str(Path(intake.__file__).with_name("store.py"))
+STORE_FILE = store.__file__
 
 
 def _instrument(kill_at: int | None, trace: list[str]) -> None:
@@ -327,7 +329,7 @@ def test_a_half_written_uncommitted_batch_does_not_exist_for_known_requests(tmp_
     copy_inputs({"a-small.xlsx": files["a-small.xlsx"]}, inbox)
     [summary] = run_intake(inbox, outbox, deliver=False)
     (outbox / "batches" / summary.batch_id / "manifest.json").unlink()
-    assert intake.known_requests(LocalStore(outbox)) == {}
+    assert len(KnownRequests.load(Outbox(LocalStore(outbox)))) == 0
     copy_inputs({"a-small.xlsx": files["a-small.xlsx"]}, inbox)
     [again] = run_intake(inbox, outbox, deliver=False)
     assert (again.result, again.approved, again.rejected) == ("processed", 1, 1)

@@ -106,10 +106,10 @@ def test_the_helper_stops_when_the_process_that_started_it_is_killed(tmp_path: P
 
 
 def _outbox_after(tmp_path: Path, name: str, helper_from: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    from coc_intake import intake
+    from coc_intake import requestwriter
     from tests.intake_helpers import EXAMPLES, run_intake, snapshot
 
-    monkeypatch.setattr(intake, "HELPER_FROM", helper_from)
+    monkeypatch.setattr(requestwriter, "HELPER_FROM", helper_from)
     inbox, outbox = tmp_path / f"{name}-inbox", tmp_path / f"{name}-outbox"
     inbox.mkdir()
     for example in sorted(EXAMPLES.glob("*.xlsx")) + sorted(EXAMPLES.glob("*.csv")):
@@ -134,10 +134,10 @@ def test_requests_written_by_the_helper_are_those_the_threads_write(
 
 def test_a_batch_whose_helper_fails_is_not_committed_and_the_file_stays(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from coc_intake import intake
+    from coc_intake import requestwriter
     from tests.intake_helpers import EXAMPLES, run_intake
 
-    monkeypatch.setattr(intake, "HELPER_FROM", 1)
+    monkeypatch.setattr(requestwriter, "HELPER_FROM", 1)
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
     inbox.mkdir()
     example = sorted(EXAMPLES.glob("*.xlsx"))[0]

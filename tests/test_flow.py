@@ -8,6 +8,7 @@ where the tests only read their results.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -22,6 +23,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
+from coc_intake.night import NightSummary
 from tests.builders import AS_OF
 
 DAY = dt.date.fromisoformat(AS_OF)
@@ -97,15 +99,18 @@ def fresh_stores(root: Path, names: list[str] = EXAMPLE_NAMES) -> tuple[Path, Pa
     return inbox, outbox
 
 
-def run_flow(inbox: Path, outbox: Path, day: dt.date = DAY) -> dict[str, Any]:
-    from flows.intake import nightly_intake
+def run_flow(inbox: Path, outbox: Path, day: dt.date = DAY) -> NightSummary:
+    from flows.intake import night_summary, nightly_intake
 
-    result: dict[str, Any] = nightly_intake(str(inbox), str(outbox), day)
-    return result
+    return night_summary(nightly_intake(str(inbox), str(outbox), day, return_state=True))
+
+
+def as_json(summary: NightSummary) -> str:
+    return json.dumps(dataclasses.asdict(summary), default=str)
 
 
 def fail_for(name: str, message: str) -> Any:
-    """A stand-in for ``coc_intake.intake.check_file`` that raises for one file name only."""
+    """A stand-in for ``coc_intake.batch.check_file`` that raises for one file name only."""
     from coc_intake.engine import check_file as real
 
     def check_file(source: bytes | Path, file_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -128,9 +133,10 @@ def no_smtp() -> Iterator[None]:
 
 
 class Run:
-    def __init__(self, inbox: Path, outbox: Path, result: dict[str, Any], logs: str, flow_run_id: Any = None) -> None:
+    def __init__(self, inbox: Path, outbox: Path, result: NightSummary, logs: str, flow_run_id: Any = None,
+                 state: Any = None) -> None:
         self.inbox, self.outbox, self.result, self.logs = inbox, outbox, result, logs
-        self.flow_run_id = flow_run_id
+        self.flow_run_id, self.state = flow_run_id, state
 
 
 @pytest.fixture(scope="module")
@@ -148,35 +154,35 @@ def first_run(prefect_harness: None, no_smtp: None, tmp_path_factory: pytest.Tem
 
 def test_every_example_file_becomes_a_committed_batch_and_leaves_the_inbox(first_run: Run) -> None:
     result = first_run.result
-    assert result["failures"] == []
-    assert result["as_of"] == AS_OF
-    assert sorted(f["name"] for f in result["files"]) == EXAMPLE_NAMES
+    assert result.failures == []
+    assert result.as_of == DAY
+    assert sorted(f.name for f in result.files) == EXAMPLE_NAMES
     assert list(first_run.inbox.iterdir()) == []
-    for f in result["files"]:
-        assert f["result"] == "processed"
-        batch = first_run.outbox / "batches" / f["batch_id"]
+    for f in result.files:
+        assert f.result == "processed"
+        batch = first_run.outbox / "batches" / f.batch_id
         assert (batch / "manifest.json").is_file()
-        assert (batch / "source" / f["name"]).read_bytes() == (EXAMPLES / f["name"]).read_bytes()
+        assert (batch / "source" / f.name).read_bytes() == (EXAMPLES / f.name).read_bytes()
 
 
 def test_the_returned_counts_of_each_file_match_its_manifest(first_run: Run) -> None:
-    for f in first_run.result["files"]:
-        manifest = json.loads((first_run.outbox / "batches" / f["batch_id"] / "manifest.json").read_bytes())
-        assert manifest["source_name"] == f["name"]
-        assert manifest["batch_id"] == f["batch_id"]
-        assert manifest["status"] == f["result"]
+    for f in first_run.result.files:
+        manifest = json.loads((first_run.outbox / "batches" / f.batch_id / "manifest.json").read_bytes())
+        assert manifest["source_name"] == f.name
+        assert manifest["batch_id"] == f.batch_id
+        assert manifest["status"] == f.result
         assert manifest["as_of"] == AS_OF
         for key in ("rows", "approved", "referred", "rejected"):
-            assert f[key] == manifest[key], (f["name"], key)
-        assert f["requests"] == len(manifest["request_ids"])
-        assert f["rows"] == f["approved"] + f["referred"] + f["rejected"] > 0
+            assert getattr(f, key) == manifest[key], (f.name, key)
+        assert f.requests == len(manifest["request_ids"])
+        assert f.rows == f.approved + f.referred + f.rejected > 0
 
 
 def test_without_smtp_the_confirmations_are_written_under_outbox_mail(first_run: Run) -> None:
-    mail = first_run.result["mail"]
+    mail = first_run.result.mail
     written = sorted((first_run.outbox / "mail").glob("*.eml"))
-    assert mail["written"] == len(written) >= 1
-    assert mail["sent"] == 0 and mail["failed"] == 0 and mail["errors"] == []
+    assert mail.written == len(written) >= 1
+    assert mail.sent == 0 and mail.failed == 0 and mail.errors == ()
     assert list((first_run.outbox / "mail" / "queue").glob("*.eml")) == []
     recipients = {re.search(rb"^To: (.+)$", p.read_bytes(), re.M).group(1).strip() for p in written}  # type: ignore[union-attr]
     assert b"mobility@acme.example" in recipients
@@ -184,9 +190,9 @@ def test_without_smtp_the_confirmations_are_written_under_outbox_mail(first_run:
 
 def test_the_flow_returns_and_logs_no_full_ssn(first_run: Run) -> None:
     assert "intake" in first_run.logs  # the per-file log lines were captured
-    for f in first_run.result["files"]:
-        assert f["name"] in first_run.logs
-    assert full_ssns_in(json.dumps(first_run.result)) == []
+    for f in first_run.result.files:
+        assert f.name in first_run.logs
+    assert full_ssns_in(as_json(first_run.result)) == []
     assert full_ssns_in(first_run.logs) == []
 
 
@@ -199,13 +205,13 @@ def test_a_rerun_with_the_same_files_creates_nothing_new(
 
     result = run_flow(inbox, outbox)
 
-    assert result["failures"] == []
-    assert sorted(f["name"] for f in result["files"]) == EXAMPLE_NAMES
-    assert {f["result"] for f in result["files"]} == {"already-processed"}
-    assert {f["name"]: f["batch_id"] for f in result["files"]} == {
-        f["name"]: f["batch_id"] for f in first_run.result["files"]}
+    assert result.failures == []
+    assert sorted(f.name for f in result.files) == EXAMPLE_NAMES
+    assert {f.result for f in result.files} == {"already-processed"}
+    assert {f.name: f.batch_id for f in result.files} == {
+        f.name: f.batch_id for f in first_run.result.files}
     assert list(inbox.iterdir()) == []
-    assert (result["mail"]["sent"], result["mail"]["written"], result["mail"]["failed"]) == (0, 0, 0)
+    assert (result.mail.sent, result.mail.written, result.mail.failed) == (0, 0, 0)
     assert snapshot(outbox) == before
 
 
@@ -219,8 +225,8 @@ def test_a_rerun_with_an_empty_inbox_creates_nothing(
 
     result = run_flow(inbox, outbox)
 
-    assert result["files"] == [] and result["failures"] == []
-    assert (result["mail"]["sent"], result["mail"]["written"], result["mail"]["failed"]) == (0, 0, 0)
+    assert result.files == [] and result.failures == []
+    assert (result.mail.sent, result.mail.written, result.mail.failed) == (0, 0, 0)
     assert snapshot(outbox) == before
 
 
@@ -235,34 +241,34 @@ def failed_run(prefect_harness: None, no_smtp: None, tmp_path_factory: pytest.Te
     root = logging.getLogger()
     with pytest.MonkeyPatch.context() as mp:
         # an unexpected exception whose message quotes a cell, as a parser's might
-        mp.setattr("coc_intake.intake.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
+        mp.setattr("coc_intake.batch.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
         root.addHandler(collect)
         try:
-            from flows.intake import nightly_intake
+            from flows.intake import night_summary, nightly_intake
 
             state = nightly_intake(str(inbox), str(outbox), DAY, return_state=True)
-            result = state.result()
+            result = night_summary(state)
         finally:
             root.removeHandler(collect)
-    return Run(inbox, outbox, result, collect.text, state.state_details.flow_run_id)
+    return Run(inbox, outbox, result, collect.text, state.state_details.flow_run_id, state)
 
 
 def test_one_file_failing_with_an_unexpected_exception_does_not_stop_the_others(failed_run: Run) -> None:
     result = failed_run.result
     others = [n for n in EXAMPLE_NAMES if n != FAILING]
-    assert sorted(f["name"] for f in result["files"]) == others
-    assert {f["result"] for f in result["files"]} == {"processed"}
-    for f in result["files"]:
-        assert (failed_run.outbox / "batches" / f["batch_id"] / "manifest.json").is_file()
-    assert result["mail"]["written"] >= 1  # the other files' confirmations still go out
+    assert sorted(f.name for f in result.files) == others
+    assert {f.result for f in result.files} == {"processed"}
+    for f in result.files:
+        assert (failed_run.outbox / "batches" / f.batch_id / "manifest.json").is_file()
+    assert result.mail.written >= 1  # the other files' confirmations still go out
 
 
 def test_the_failing_file_stays_in_the_inbox_uncommitted_and_is_reported_by_name(failed_run: Run) -> None:
-    from coc_intake.intake import batch_id_of
+    from coc_intake.batch import batch_id_of
 
     result = failed_run.result
-    assert [f["name"] for f in result["failures"]] == [FAILING]
-    assert "RuntimeError" in result["failures"][0]["error"] or "cannot convert" in result["failures"][0]["error"]
+    assert [f.name for f in result.failures] == [FAILING]
+    assert "RuntimeError" in result.failures[0].error or "cannot convert" in result.failures[0].error
     assert sorted(p.name for p in failed_run.inbox.iterdir()) == [FAILING]
     assert (failed_run.inbox / FAILING).read_bytes() == (EXAMPLES / FAILING).read_bytes()
     batch_id, _ = batch_id_of((EXAMPLES / FAILING).read_bytes())
@@ -271,9 +277,9 @@ def test_the_failing_file_stays_in_the_inbox_uncommitted_and_is_reported_by_name
 
 
 def test_a_failure_is_reported_with_the_ssn_in_its_reason_masked(failed_run: Run) -> None:
-    assert failed_run.result["failures"], "the injected failure did not happen"
-    assert "***-**-5678" in failed_run.result["failures"][0]["error"]
-    assert full_ssns_in(json.dumps(failed_run.result)) == []
+    assert failed_run.result.failures, "the injected failure did not happen"
+    assert "***-**-5678" in failed_run.result.failures[0].error
+    assert full_ssns_in(as_json(failed_run.result)) == []
 
 
 def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(failed_run: Run) -> None:
@@ -313,6 +319,48 @@ def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(fai
     assert leaks == {"flow run states": [], "task run states": [], "stored logs": [], "artifacts": []}
 
 
+def test_a_night_with_a_failing_file_ends_failed_and_still_commits_the_others(failed_run: Run) -> None:
+    """An operator's alert on failed runs fires; the summary still comes with the state."""
+    assert failed_run.state.is_failed()
+    assert FAILING in (failed_run.state.message or "")
+    assert [f.result for f in failed_run.result.files] == ["processed"] * (len(EXAMPLE_NAMES) - 1)
+
+
+def test_the_summary_artifact_counts_every_file_once(failed_run: Run) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[failed_run.flow_run_id]),
+            key=ArtifactFilterKey(any_=["nightly-intake-summary"])))
+    processed = len(EXAMPLE_NAMES) - 1
+    assert f"{len(EXAMPLE_NAMES)} files: {processed} processed, 1 failed;" in str(artifact.data)
+
+
+def test_a_night_without_an_as_of_date_is_named_after_today(
+        prefect_harness: None, no_smtp: None, tmp_path: Path) -> None:
+    """A deployment's scheduled run passes no date: its run is still named after the night it processes."""
+    from prefect.client.orchestration import get_client
+
+    from flows.intake import night_summary, nightly_intake
+
+    inbox, outbox = fresh_stores(tmp_path, [])
+    state = nightly_intake(str(inbox), str(outbox), return_state=True)
+    assert night_summary(state).as_of == dt.date.today()
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"intake {dt.date.today().isoformat()}"
+
+
+def test_a_night_with_a_date_is_named_after_it(failed_run: Run) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(failed_run.flow_run_id)
+    assert run.name == f"intake {AS_OF}"
+
+
 def test_file_flow_runs_store_small_parameters_not_the_registry_of_earlier_requests(failed_run: Run) -> None:
     """Each file's flow run would otherwise store every request ID of the outbox in Prefect's database."""
     import orjson
@@ -322,13 +370,13 @@ def test_file_flow_runs_store_small_parameters_not_the_registry_of_earlier_reque
     with get_client(sync_client=True) as client:
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[failed_run.flow_run_id])))
-    committed = [f for f in failed_run.result["files"] if f["result"] == "processed"]
+    committed = [f for f in failed_run.result.files if f.result == "processed"]
     request_ids = {rid for f in committed
-                   for rid in orjson.loads((failed_run.outbox / "batches" / f["batch_id"] / "manifest.json")
+                   for rid in orjson.loads((failed_run.outbox / "batches" / f.batch_id / "manifest.json")
                                            .read_bytes())["request_ids"]}
     assert len(children) == len(EXAMPLE_NAMES) and request_ids
     for child in children:
-        assert set(child.parameters) == {"inbox_uri", "outbox_uri", "name", "as_of", "registry"}
+        assert set(child.parameters) == {"inbox_uri", "outbox_uri", "name", "as_of", "known"}
         stored = orjson.dumps(child.parameters).decode()
         assert not [rid for rid in request_ids if rid in stored] and len(stored) < 1000
 
@@ -339,10 +387,10 @@ def test_a_failing_run_logs_no_full_ssn(
     """SPEC §7: logs carry masked SSNs or none, even when an unexpected exception's message quotes one. Checked
     through pytest's caplog: the records' messages and their formatted tracebacks, on a one-file run."""
     inbox, outbox = fresh_stores(tmp_path, [FAILING])
-    monkeypatch.setattr("coc_intake.intake.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
+    monkeypatch.setattr("coc_intake.batch.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
     caplog.set_level(logging.INFO)
     result = run_flow(inbox, outbox)
-    assert [f["name"] for f in result["failures"]] == [FAILING]
+    assert [f.name for f in result.failures] == [FAILING]
     assert any(FAILING in r.getMessage() for r in caplog.records)
     assert full_ssns_in("\n".join(r.getMessage() for r in caplog.records)) == []
     assert full_ssns_in(caplog.text) == []
@@ -387,7 +435,7 @@ def test_coc_run_exits_1_when_a_file_fails_and_leaves_it_in_the_inbox(
         prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = "initech-contractors.xlsx"
     inbox, outbox = fresh_stores(tmp_path, [FAILING, other])
-    monkeypatch.setattr("coc_intake.intake.check_file", fail_for(FAILING, "disk on fire"))
+    monkeypatch.setattr("coc_intake.batch.check_file", fail_for(FAILING, "disk on fire"))
     result = coc_run(inbox, outbox)
     assert result.exit_code == 1, result.output
     assert FAILING in result.stdout and "disk on fire" in result.stdout

@@ -1,4 +1,4 @@
-"""The nightly intake's outputs (SPEC §5) through the plain function ``coc_intake.intake.process_file``.
+"""The nightly intake's outputs (SPEC §5) through the plain function ``coc_intake.batch.process_file``.
 
 Every test writes real files into a real inbox folder, processes them into a real outbox folder (``LocalStore``) and
 reads the outputs back as an employer, an analyst or an operator would: the manifest, ``results.csv``, ``errors.csv``,
@@ -22,7 +22,9 @@ import pytest
 
 import agreements
 import schemas
-from coc_intake import intake
+from coc_intake import batch
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore
 from tests import intake_helpers
 from tests.builders import AS_OF, BASE_ROW, row, write_csv, write_xlsx
@@ -94,7 +96,7 @@ def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def processed(stores: tuple[Path, Path]) -> tuple[Path, Path, bytes, intake.FileSummary]:
+def processed(stores: tuple[Path, Path]) -> tuple[Path, Path, bytes, batch.FileSummary]:
     """The crafted file processed: (inbox, outbox, the file's bytes, its summary)."""
     inbox, outbox = stores
     data = crafted(inbox).read_bytes()
@@ -106,7 +108,7 @@ def processed(stores: tuple[Path, Path]) -> tuple[Path, Path, bytes, intake.File
 
 
 def test_a_processed_file_becomes_a_committed_batch_with_exactly_the_spec_outputs_and_leaves_the_inbox(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     inbox, outbox, data, summary = processed
     assert summary.result == "processed"
     assert (summary.rows, summary.approved, summary.referred, summary.rejected, summary.requests) == (6, 2, 2, 2, 4)
@@ -125,7 +127,7 @@ def test_a_processed_file_becomes_a_committed_batch_with_exactly_the_spec_output
 
 
 def test_the_manifest_holds_every_spec_field_with_the_values_of_the_input(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     _, outbox, data, summary = processed
     doc = manifest(outbox, summary)
     sha = hashlib.sha256(data).hexdigest()
@@ -172,7 +174,7 @@ def test_the_manifest_counts_findings_of_every_severity_by_code(stores: tuple[Pa
 
 
 def test_results_csv_has_a_header_and_one_line_per_data_row_with_status_request_id_and_all_codes(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     _, outbox, _, summary = processed
     path = batch_dir(outbox, summary) / "results.csv"
     assert csv_header(path) == ["row", "status", "request_id", "codes"]
@@ -220,7 +222,7 @@ def test_results_csv_of_the_acme_example_lists_every_code_of_each_row_in_sheet_r
 
 
 def test_errors_csv_has_a_header_and_one_line_per_finding_with_ssns_masked(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     _, outbox, _, summary = processed
     path = batch_dir(outbox, summary) / "errors.csv"
     assert csv_header(path) == ["row", "column", "field", "code", "severity", "message", "value"]
@@ -288,7 +290,7 @@ def test_every_request_document_validates_against_the_shipped_schema(stores: tup
     (("warnings",), ["invalid-ssn"]),
 ])
 def test_the_request_schema_rejects_a_document_that_breaks_the_contract(
-        processed: tuple[Path, Path, bytes, intake.FileSummary], where: tuple[str, ...], value: Any) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary], where: tuple[str, ...], value: Any) -> None:
     _, outbox, _, summary = processed
     doc = next(d for d in requests_of(outbox, summary).values() if d["source"]["row"] == 3)
     assert schema_errors(doc) == []
@@ -301,7 +303,7 @@ def test_the_request_schema_rejects_a_document_that_breaks_the_contract(
 
 
 def test_a_request_document_holds_the_rows_values_its_agreement_and_the_run(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     _, outbox, _, summary = processed
     docs = {d["source"]["row"]: d for d in requests_of(outbox, summary).values()}
     assert sorted(docs) == [3, 4, 7, 8]
@@ -407,7 +409,7 @@ def test_documents_carry_the_as_of_date_and_no_wall_clock_time(tmp_path: Path) -
 
 
 def test_a_file_already_processed_is_taken_out_of_the_inbox_and_reported_but_not_processed_again(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     inbox, outbox, data, first = processed
     run_intake(inbox, outbox)  # the first run's confirmations go out
     before = snapshot(outbox)
@@ -422,7 +424,7 @@ def test_a_file_already_processed_is_taken_out_of_the_inbox_and_reported_but_not
 
 
 def test_the_same_bytes_under_another_name_are_already_processed_and_kept_in_that_batchs_source(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     inbox, outbox, data, first = processed
     before = manifest(outbox, first)
     (inbox / "acme-crafted (copy).xlsx").write_bytes(data)
@@ -519,7 +521,7 @@ def _fills_and_comments(ws: Any) -> dict[str, tuple[Any, str | None, bool]]:
 
 
 def test_results_workbook_has_the_four_sheets_and_marks_each_problem_cell_with_a_fill_and_a_comment(
-        processed: tuple[Path, Path, bytes, intake.FileSummary]) -> None:
+        processed: tuple[Path, Path, bytes, batch.FileSummary]) -> None:
     _, outbox, _, summary = processed
     wb = openpyxl.load_workbook(batch_dir(outbox, summary) / "results.xlsx")
     assert wb.sheetnames == ["Summary", "Fix and resubmit", "Referred", "Errors"]
@@ -658,6 +660,6 @@ def test_known_requests_maps_every_committed_request_id_to_its_batch(stores: tup
     crafted(inbox)
     write_csv(inbox / "second.csv", [row(ssn="789-01-2345")])
     summaries = run_intake(inbox, outbox)
-    known = intake.known_requests(LocalStore(outbox))
+    known = KnownRequests.load(Outbox(LocalStore(outbox))).lookup
     expected = {rid: s.batch_id for s in summaries for rid in manifest(outbox, s)["request_ids"]}
     assert known == expected and len(known) == 5

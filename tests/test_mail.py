@@ -1,6 +1,6 @@
 """E-mail confirmations of approved requests (SPEC §1 item 5, §5 ``outbox/mail/``, §7), against a real SMTP server.
 
-The batch is made by the plain functions (``coc_intake.intake.process_file`` over a ``LocalStore``), so no Prefect is
+The batch is made by the plain functions (``coc_intake.batch.process_file`` over a ``LocalStore``), so no Prefect is
 needed; delivery is ``coc_intake.mail.deliver``. The aiosmtpd server of ``conftest.smtp_server`` records every
 message it accepts; it can be stopped and started again on the same port.
 """
@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
-from coc_intake import intake, mail
+from coc_intake import batch as batches
+from coc_intake import mail
 from coc_intake.engine import check_file
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_xlsx
@@ -69,7 +72,7 @@ class Batch:
         else:
             (self.inbox_dir / name).write_bytes(data)
         self.inbox, self.outbox = LocalStore(self.inbox_dir), LocalStore(self.outbox_dir)
-        self.summary = intake.process_file(self.inbox, self.outbox, name, DAY, settings, {})
+        self.summary = batches.process_file(self.inbox, Outbox(self.outbox), name, DAY, settings, KnownRequests())
         assert self.summary.result == "processed"
         self.batch_id = self.summary.batch_id
         results = self.outbox.read(f"batches/{self.batch_id}/results.csv").decode()
@@ -131,7 +134,7 @@ def test_one_message_per_contact_address_listing_its_approved_requests(
         tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = smtp_settings(smtp_server)
     batch = Batch(tmp_path, settings)
-    result = mail.deliver(batch.outbox, settings)
+    result = mail.deliver(Outbox(batch.outbox), settings)
 
     assert result.sent == 2 and result.failed == 0 and not result.errors
     got = by_recipient(smtp_server.box.messages)
@@ -156,7 +159,7 @@ def test_one_message_per_contact_address_listing_its_approved_requests(
 def test_the_confirmation_names_the_host_country_of_each_request(tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = smtp_settings(smtp_server)
     batch = Batch(tmp_path, settings)
-    mail.deliver(batch.outbox, settings)
+    mail.deliver(Outbox(batch.outbox), settings)
     got = by_recipient(smtp_server.box.messages)
     ids = [batch.request_id(r) for r in (2, 3, 4)]
     countries = {2: ("Germany", "DE"), 3: ("Japan", "JP"), 4: ("Switzerland", "CH")}
@@ -172,7 +175,7 @@ def test_referred_rejected_and_addressless_rows_are_not_in_any_confirmation(
         tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = smtp_settings(smtp_server)
     batch = Batch(tmp_path, settings)
-    mail.deliver(batch.outbox, settings)
+    mail.deliver(Outbox(batch.outbox), settings)
     everything = "\n".join(body_of(m) + m.as_string() for m in smtp_server.box.messages)
     for r in (5, 6, 7):
         assert ROWS[r]["first_name"] not in everything
@@ -184,7 +187,7 @@ def test_referred_rejected_and_addressless_rows_are_not_in_any_confirmation(
 def test_confirmations_carry_no_full_ssn_and_no_attachment(tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = smtp_settings(smtp_server)
     batch = Batch(tmp_path, settings)
-    mail.deliver(batch.outbox, settings)
+    mail.deliver(Outbox(batch.outbox), settings)
     assert len(smtp_server.box.messages) == 2
     for msg in smtp_server.box.messages:
         assert msg.get_content_type() != "multipart/mixed"
@@ -202,7 +205,7 @@ def test_a_batch_whose_approved_rows_have_no_contact_address_sends_nothing(
     batch = Batch(tmp_path, settings, rows)
     assert batch.summary.approved == 2
     assert batch.queued() == []
-    result = mail.deliver(batch.outbox, settings)
+    result = mail.deliver(Outbox(batch.outbox), settings)
     assert (result.sent, result.written, result.failed) == (0, 0, 0)
     assert smtp_server.box.messages == []
 
@@ -210,12 +213,12 @@ def test_a_batch_whose_approved_rows_have_no_contact_address_sends_nothing(
 def test_delivering_again_sends_nothing_twice(tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = smtp_settings(smtp_server)
     batch = Batch(tmp_path, settings)
-    first = mail.deliver(batch.outbox, settings)
+    first = mail.deliver(Outbox(batch.outbox), settings)
     assert first.sent == 2
     assert batch.queued() == []
     assert len(batch.ledger()) == 2
 
-    second = mail.deliver(batch.outbox, settings)
+    second = mail.deliver(Outbox(batch.outbox), settings)
     assert (second.sent, second.written, second.failed) == (0, 0, 0)
     assert len(smtp_server.box.messages) == 2
 
@@ -228,11 +231,11 @@ def test_a_message_queued_again_after_it_was_sent_is_not_sent_twice(
     batch = Batch(tmp_path, settings)
     saved = {key: batch.outbox.read(key) for key in batch.queued()}
     assert len(saved) == 2
-    assert mail.deliver(batch.outbox, settings).sent == 2
+    assert mail.deliver(Outbox(batch.outbox), settings).sent == 2
 
     for key, data in saved.items():
         batch.outbox.write(key, data)
-    again = mail.deliver(batch.outbox, settings)
+    again = mail.deliver(Outbox(batch.outbox), settings)
     assert again.sent == 0 and again.failed == 0
     assert again.already == 2
     assert len(smtp_server.box.messages) == 2
@@ -242,12 +245,13 @@ def test_reprocessing_the_same_file_after_delivery_sends_no_new_confirmation(
         tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = smtp_settings(smtp_server)
     batch = Batch(tmp_path, settings)
-    mail.deliver(batch.outbox, settings)
+    mail.deliver(Outbox(batch.outbox), settings)
     source = batch.outbox_dir / "batches" / batch.batch_id / "source" / "assignments.xlsx"
     (batch.inbox_dir / "assignments-again.xlsx").write_bytes(source.read_bytes())
-    again = intake.process_file(batch.inbox, batch.outbox, "assignments-again.xlsx", DAY, settings, {})
+    again = batches.process_file(batch.inbox, Outbox(batch.outbox), "assignments-again.xlsx", DAY, settings,
+                                 KnownRequests())
     assert again.result == "already-processed"
-    result = mail.deliver(batch.outbox, settings)
+    result = mail.deliver(Outbox(batch.outbox), settings)
     assert result.sent == 0
     assert len(smtp_server.box.messages) == 2
 
@@ -260,7 +264,7 @@ def test_a_message_that_cannot_be_sent_stays_queued_and_goes_out_once_when_the_s
     assert len(queued) == 2
 
     smtp_server.stop()
-    down = mail.deliver(batch.outbox, settings)
+    down = mail.deliver(Outbox(batch.outbox), settings)
     assert down.failed == 2 and down.sent == 0
     assert len(down.errors) == 2
     assert_no_full_ssn("\n".join(down.errors))
@@ -270,12 +274,12 @@ def test_a_message_that_cannot_be_sent_stays_queued_and_goes_out_once_when_the_s
     assert batch.inbox.list() == []
 
     smtp_server.start()
-    up = mail.deliver(batch.outbox, settings)
+    up = mail.deliver(Outbox(batch.outbox), settings)
     assert up.sent == 2 and up.failed == 0
     assert batch.queued() == []
     assert sorted(str(m["To"]) for m in smtp_server.box.messages) == [HR, OTHER]
 
-    assert mail.deliver(batch.outbox, settings).sent == 0
+    assert mail.deliver(Outbox(batch.outbox), settings).sent == 0
     assert len(smtp_server.box.messages) == 2
 
 
@@ -286,7 +290,7 @@ def test_without_smtp_the_message_is_written_as_eml_and_recorded_in_the_ledger(t
     queued = {key: batch.outbox.read(key) for key in batch.queued()}
     assert len(queued) == 2
 
-    result = mail.deliver(batch.outbox, settings)
+    result = mail.deliver(Outbox(batch.outbox), settings)
     assert result.written == 2 and result.sent == 0 and result.failed == 0
 
     written = sorted((batch.outbox_dir / "mail").glob("*.eml"))
@@ -300,7 +304,7 @@ def test_without_smtp_the_message_is_written_as_eml_and_recorded_in_the_ledger(t
     assert sorted(batch.ledger()) == sorted(f"mail/sent/{mid}.json" for mid in mids)
     assert batch.queued() == []
 
-    again = mail.deliver(batch.outbox, settings)
+    again = mail.deliver(Outbox(batch.outbox), settings)
     assert again.written == 0
     assert sorted((batch.outbox_dir / "mail").glob("*.eml")) == written
 
@@ -312,21 +316,21 @@ def test_a_message_whose_batch_has_no_manifest_is_not_delivered(tmp_path: Path, 
     batch.manifest().unlink()
     queued = batch.queued()
 
-    result = mail.deliver(batch.outbox, settings)
+    result = mail.deliver(Outbox(batch.outbox), settings)
     assert (result.sent, result.written, result.failed) == (0, 0, 0)
     assert smtp_server.box.messages == []
     assert batch.queued() == queued
     assert batch.ledger() == []
 
     batch.manifest().write_bytes(manifest)  # the batch commits (e.g. on the rerun)
-    assert mail.deliver(batch.outbox, settings).sent == 2
+    assert mail.deliver(Outbox(batch.outbox), settings).sent == 2
 
 
 def test_a_message_whose_batch_has_no_manifest_is_not_written_without_smtp(tmp_path: Path) -> None:
     settings = Settings()
     batch = Batch(tmp_path, settings)
     batch.manifest().unlink()
-    result = mail.deliver(batch.outbox, settings)
+    result = mail.deliver(Outbox(batch.outbox), settings)
     assert result.written == 0
     assert list((batch.outbox_dir / "mail").glob("*.eml")) == []
     assert len(batch.queued()) == 2
@@ -335,7 +339,7 @@ def test_a_message_whose_batch_has_no_manifest_is_not_written_without_smtp(tmp_p
 def test_composing_the_same_batch_twice_gives_the_same_bytes(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "assignments.xlsx", list(ROWS.values()))
     data = path.read_bytes()
-    batch_id, _ = intake.batch_id_of(data)
+    batch_id, _ = batches.batch_id_of(data)
     first = mail.compose(check_file(data, path.name, DAY, Settings().limits, {}), batch_id, DAY, "a@ssa.example")
     second = mail.compose(check_file(data, path.name, DAY, Settings().limits, {}), batch_id, DAY, "a@ssa.example")
     assert len(first) == 2

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from coc_intake.intake import known_requests, list_inbox, process_file
+from coc_intake.batch import list_inbox, process_file
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.builders import row, write_xlsx
@@ -97,8 +99,8 @@ def test_a_two_worker_dask_cluster_writes_the_outbox_of_a_serial_run(prefect_ser
     dask_in, dask_out = tmp_path / "dask-in", tmp_path / "dask-out"
     _fill(serial_in)
     shutil.copytree(serial_in, dask_in)  # the same bytes: workbooks written a second apart differ in their dates
-    inbox, outbox = LocalStore(serial_in), LocalStore(serial_out)
-    known = known_requests(outbox)
+    inbox, outbox = LocalStore(serial_in), Outbox(LocalStore(serial_out))
+    known = KnownRequests.load(outbox)
     for name in list_inbox(inbox):
         process_file(inbox, outbox, name, dt.date.fromisoformat(as_of), Settings(), known)
 

@@ -10,8 +10,10 @@ import openpyxl
 from typer.testing import CliRunner
 
 from coc_intake import report
+from coc_intake.batch import process_file
 from coc_intake.cli import app
-from coc_intake.intake import process_file
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.report_render import render_html, render_xlsx
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
@@ -29,7 +31,7 @@ def _outbox(tmp_path: Path) -> Path:
     - 2026-11-10 broken.xlsx: rejected whole (unreadable-file)
     - 2026-10-27 (the previous period) old.xlsx: one DE row rejected (invalid-ssn)
     """
-    inbox, outbox = LocalStore(tmp_path / "in"), LocalStore(tmp_path / "out")
+    inbox, outbox = LocalStore(tmp_path / "in"), Outbox(LocalStore(tmp_path / "out"))
     files = {
         ("acme.xlsx", "2026-11-02"): [
             row(ssn=SSNS[0]),
@@ -47,14 +49,14 @@ def _outbox(tmp_path: Path) -> Path:
     for (name, day), rows in files.items():
         write_xlsx(tmp_path / name, rows)
         inbox.write(name, (tmp_path / name).read_bytes())
-        process_file(inbox, outbox, name, dt.date.fromisoformat(day), Settings(), {})
+        process_file(inbox, outbox, name, dt.date.fromisoformat(day), Settings(), KnownRequests())
     inbox.write("broken.xlsx", b"PK\x03\x04 this is not a workbook")
-    process_file(inbox, outbox, "broken.xlsx", dt.date(2026, 11, 10), Settings(), {})
+    process_file(inbox, outbox, "broken.xlsx", dt.date(2026, 11, 10), Settings(), KnownRequests())
     return tmp_path / "out"
 
 
 def test_every_count_of_the_report_matches_the_batches(tmp_path: Path) -> None:
-    data = report.build(report.load_manifests(LocalStore(_outbox(tmp_path))), dt.date(2026, 11, 2),
+    data = report.build(report.load_manifests(Outbox(LocalStore(_outbox(tmp_path)))), dt.date(2026, 11, 2),
                         dt.date(2026, 11, 15))
     t = data.totals
     assert (t.batches, t.files_rejected, t.rows, t.approved, t.referred, t.rejected) == (3, 1, 6, 1, 1, 4)
@@ -80,13 +82,13 @@ def test_every_count_of_the_report_matches_the_batches(tmp_path: Path) -> None:
 
 
 def test_an_open_period_covers_every_batch(tmp_path: Path) -> None:
-    data = report.build(report.load_manifests(LocalStore(_outbox(tmp_path))))
+    data = report.build(report.load_manifests(Outbox(LocalStore(_outbox(tmp_path)))))
     assert (data.since, data.until) == (dt.date(2026, 10, 27), dt.date(2026, 11, 10))
     assert data.totals.rows == 7 and data.totals.batches == 4
 
 
 def test_the_xlsx_has_native_charts_and_a_filterable_summary(tmp_path: Path) -> None:
-    data = report.build(report.load_manifests(LocalStore(_outbox(tmp_path))))
+    data = report.build(report.load_manifests(Outbox(LocalStore(_outbox(tmp_path)))))
     path = tmp_path / "r.xlsx"
     path.write_bytes(render_xlsx(data))
     wb = openpyxl.load_workbook(path)
@@ -103,7 +105,7 @@ def test_the_xlsx_has_native_charts_and_a_filterable_summary(tmp_path: Path) -> 
 
 
 def test_the_html_page_is_self_contained_and_leads_with_charts(tmp_path: Path) -> None:
-    data = report.build(report.load_manifests(LocalStore(_outbox(tmp_path))))
+    data = report.build(report.load_manifests(Outbox(LocalStore(_outbox(tmp_path)))))
     page = render_html(data)
     assert page.count("<svg") >= 3
     assert not re.search(r"(src|href)=['\"]?https?:", page)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coc_intake import intake
+from coc_intake import batch
 from coc_intake.errors import TransientError
 
 
@@ -18,7 +18,7 @@ def test_a_transient_store_failure_is_retried_until_it_passes(prefect_harness: N
     from flows import intake as intake_flow
 
     calls: list[int] = []
-    real = intake.list_inbox
+    real = batch.list_inbox
 
     def flaky(store: object) -> list[str]:
         calls.append(1)
@@ -26,7 +26,7 @@ def test_a_transient_store_failure_is_retried_until_it_passes(prefect_harness: N
             raise TransientError("S3 did not answer (EndpointConnectionError)")
         return real(store)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(intake, "list_inbox", flaky)
+    monkeypatch.setattr(batch, "list_inbox", flaky)
     monkeypatch.setattr(intake_flow.list_inbox, "retry_delay_seconds", [0.1, 0.1, 0.1])
 
     @flow
@@ -49,7 +49,7 @@ def test_a_data_or_code_error_is_not_retried(prefect_harness: None, tmp_path: Pa
         calls.append(1)
         raise ValueError("cell value 123-45-6789 is not a date")
 
-    monkeypatch.setattr(intake, "list_inbox", broken)
+    monkeypatch.setattr(batch, "list_inbox", broken)
     monkeypatch.setattr(intake_flow.list_inbox, "retry_delay_seconds", [0.1, 0.1, 0.1])
 
     @flow

@@ -11,9 +11,11 @@ import boto3
 import orjson
 import pytest
 
-from coc_intake.intake import known_requests, list_inbox, process_file
+from coc_intake.batch import list_inbox, process_file
+from coc_intake.known import KnownRequests
+from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
-from coc_intake.stores import open_store
+from coc_intake.store import open_store
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 AS_OF = dt.date(2026, 11, 25)
@@ -30,8 +32,8 @@ def _fill(inbox_uri: str) -> list[str]:
 
 
 def _run(inbox_uri: str, outbox_uri: str) -> list[str]:
-    inbox, outbox = open_store(inbox_uri), open_store(outbox_uri)
-    known = known_requests(outbox)
+    inbox, outbox = open_store(inbox_uri), Outbox(open_store(outbox_uri))
+    known = KnownRequests.load(outbox)
     return [process_file(inbox, outbox, n, AS_OF, Settings(), known).result for n in list_inbox(inbox)]
 
 

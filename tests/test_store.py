@@ -9,9 +9,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from coc_intake.intake import claim, release
-from coc_intake.store import LocalStore
-from coc_intake.stores import open_store
+from coc_intake.outbox import Outbox
+from coc_intake.store import LocalStore, open_store
 
 
 def test_written_objects_read_back_and_list_in_order(store_uris: tuple[str, str]) -> None:
@@ -58,17 +57,17 @@ def test_create_succeeds_for_one_writer_only(store_uris: tuple[str, str]) -> Non
 
 
 def test_a_claim_is_exclusive_until_released(store_uris: tuple[str, str]) -> None:
-    store = open_store(store_uris[1])
-    assert claim(store, "abc", ttl=3600)
-    assert not claim(store, "abc", ttl=3600)
-    release(store, "abc")
-    assert claim(store, "abc", ttl=3600)
+    outbox = Outbox(open_store(store_uris[1]))
+    assert outbox.claim("abc", ttl=3600)
+    assert not outbox.claim("abc", ttl=3600)
+    outbox.release("abc")
+    assert outbox.claim("abc", ttl=3600)
 
 
 def test_a_claim_older_than_its_ttl_is_taken_over(store_uris: tuple[str, str]) -> None:
     store = open_store(store_uris[1])
     store.write("claims/old.json", b'{"host": "elsewhere", "pid": 1, "at": 0}')
-    assert claim(store, "old", ttl=60)
+    assert Outbox(store).claim("old", ttl=60)
 
 
 def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
@@ -80,7 +79,7 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path: Path) ->
     store = LocalStore(tmp_path)
     store.write("claims/k.json", f'{{"host": "{socket.gethostname()}", "pid": {dead.stdout.strip()}, "at": 9e12}}'
                 .encode())
-    assert claim(store, "k", ttl=3600)
+    assert Outbox(store).claim("k", ttl=3600)
 
 
 def test_every_s3_object_asks_for_server_side_encryption(s3_env: dict[str, str]) -> None:

@@ -1,0 +1,89 @@
+"""A nightly run's bookkeeping: what it did with each file, its summary, and its progress as it goes.
+
+Everything here is plain data and text for the orchestration (``flows/``) to pass around, show and record: file
+names, batch IDs and counts, never a row's content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from coc_intake import redact
+from coc_intake.batch import FileSummary
+from coc_intake.mail import MailSummary
+
+#: Progress goes out as log records of this logger (``event`` and ``data`` attributes), so that whoever runs the
+#: night (the CLI's progress bar) can follow it without the orchestration knowing who listens.
+PROGRESS = logging.getLogger("coc_intake.progress")
+PROGRESS.propagate = False  # not for the console or Prefect's handlers: only a listener's own handler sees it
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be processed for a system reason: it stays in the inbox for the next night."""
+
+    name: str
+    error: str
+    """One line, SSNs masked."""
+
+    @classmethod
+    def of(cls, name: str, exc: BaseException) -> FileFailure:
+        return cls(name, redact.redact(f"{type(exc).__name__}: {exc}"))
+
+
+@dataclass(frozen=True)
+class NightSummary:
+    as_of: dt.date
+    files: list[FileSummary] = field(default_factory=list)
+    """The files processed, already processed or taken by another run, in order of name."""
+    failures: list[FileFailure] = field(default_factory=list)
+    mail: MailSummary = field(default_factory=MailSummary)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+    def totals(self) -> dict[str, int]:
+        return {k: sum(getattr(f, k) for f in self.files) for k in ("rows", "approved", "referred", "rejected")}
+
+    def verdict(self) -> str:
+        """One line: how many files, and what became of them (the counts add up to the files seen)."""
+        results: dict[str, int] = {}
+        for f in self.files:
+            results[f.result] = results.get(f.result, 0) + 1
+        if self.failures:
+            results["failed"] = len(self.failures)
+        seen = len(self.files) + len(self.failures)
+        parts = ", ".join(f"{n} {result}" for result, n in results.items())
+        return f"{seen} file{'' if seen == 1 else 's'}" + (f": {parts}" if parts else "")
+
+    def markdown(self) -> str:
+        """The night's summary artifact."""
+        t = self.totals()
+        lines = [f"# Nightly intake, as of {self.as_of.isoformat()}", "",
+                 f"{self.verdict()}; {t['rows']:,} rows: {t['approved']:,} approved, {t['referred']:,} referred, "
+                 f"{t['rejected']:,} rejected.", "",
+                 "| file | result | rows | approved | referred | rejected | batch |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {f.name} | {f.result} | {f.rows} | {f.approved} | {f.referred} | {f.rejected} | {f.batch_id} |"
+                  for f in self.files]
+        lines += [f"| {f.name} | **failed** (left in the inbox): {f.error} | | | | | |" for f in self.failures]
+        m = self.mail
+        lines += ["", f"Confirmations: {m.sent} sent, {m.written} written, {m.failed} kept for the next run."]
+        return "\n".join(lines)
+
+
+def batch_table(manifest: dict[str, Any]) -> list[dict[str, object]]:
+    """A batch's counts and top error codes, as the batch's table artifact shows them (no personal data)."""
+    top = sorted(manifest["error_counts"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    table: list[dict[str, object]] = [{"measure": k, "value": manifest[k]}
+                                      for k in ("status", "rows", "approved", "referred", "rejected")]
+    table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
+    return table
+
+
+def announce(event: str, data: object) -> None:
+    """``files`` (the names, a list), ``file`` (a FileSummary) or ``failed`` (a FileFailure)."""
+    PROGRESS.info(event, extra={"event": event, "data": data})

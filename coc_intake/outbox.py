@@ -1,0 +1,265 @@
+"""The outbox: every key it holds, and the protocol that makes a batch appear whole or not at all.
+
+This module is the one place that knows the outbox's layout (``docs/outputs.md`` describes it for readers)::
+
+    batches/<batch id>/results.xlsx, results.csv, errors.csv     the batch's documents
+    batches/<batch id>/requests/<request id>.json                 one per approved or referred row
+    batches/<batch id>/source/<file name>                         the file's own bytes
+    batches/<batch id>/manifest.pending.json                      staged: written, not committed yet
+    batches/<batch id>/manifest.json                              the commit marker: the batch exists
+    claims/<batch id>.json                                        a run is working on these bytes
+    mail/queue/<batch id>.<message id>.eml                        a confirmation waiting to be delivered
+    mail/sent/<message id>.json                                   the ledger: delivered, never again
+    mail/<message id>.eml                                         a confirmation written (no SMTP server)
+    decisions/<request id>/<n>.json                               a specialist's decisions, appended
+    reports/<name>                                                the analysts' reports
+
+The commit protocol: a batch's documents are written first, then its manifest is *staged*
+(``manifest.pending.json``), and ``commit`` turns the staged manifest into ``manifest.json``, flushed to disk. A
+batch without a manifest does not exist: a rerun writes the same bytes again. A ``claim`` keeps two runs from
+working on the same bytes at once. Anchor: dlt's ``PackageStorage``, one owner of folder names, markers and states.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from coc_intake.filewriter import FileWriter
+from coc_intake.store import Store
+
+_BATCHES, _CLAIMS = "batches/", "claims/"
+_MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
+_DECISIONS, _REPORTS = "decisions/", "reports/"
+_MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
+#: The documents of a batch other than its requests and source, by the name they have in the batch's folder.
+DOCUMENTS = ("results.xlsx", "results.csv", "errors.csv")
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A confirmation in the mail queue."""
+
+    key: str
+    batch_id: str
+    message_id: str
+
+
+class Outbox:
+    """An outbox over a store (a folder or an S3 prefix): its keys, claims, staging and commits, mail queue and
+    ledger, decisions and reports. Everything else in the library reaches the outbox through this class."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def describe(self, key: str = "") -> str:
+        return self.store.describe(key)
+
+    # The batch's keys.
+    def _batch(self, batch_id: str) -> str:
+        return f"{_BATCHES}{batch_id}/"
+
+    def document_key(self, batch_id: str, name: str) -> str:
+        if name not in DOCUMENTS:
+            raise ValueError(f"{name!r} is not a document of a batch; they are {', '.join(DOCUMENTS)}")
+        return f"{self._batch(batch_id)}{name}"
+
+    def manifest_key(self, batch_id: str) -> str:
+        return f"{self._batch(batch_id)}{_MANIFEST}"
+
+    def request_key(self, batch_id: str, request_id: str) -> str:
+        return f"{self.requests_folder(batch_id)}/{request_id}.json"
+
+    def requests_folder(self, batch_id: str) -> str:
+        return f"{self._batch(batch_id)}requests"
+
+    def _source_key(self, batch_id: str, name: str) -> str:
+        """The file's own bytes; a name with folders keeps only its last part."""
+        return f"{self._batch(batch_id)}source/{PurePosixPath(name).name}"
+
+    def _staged_key(self, batch_id: str) -> str:
+        return f"{self._batch(batch_id)}{_STAGED}"
+
+    # Writing a batch.
+    def write_document(self, batch_id: str, name: str, data: bytes) -> None:
+        self.store.write(self.document_key(batch_id, name), data)
+
+    def write_requests(self, batch_id: str, documents: list[tuple[str, bytes]]) -> None:
+        """(request ID, JSON) pairs: made visible by the commit, not one by one."""
+        self.store.write_many([(self.request_key(batch_id, rid), body) for rid, body in documents])
+
+    def request_file_writer(self, batch_id: str) -> FileWriter | None:
+        """A helper process that writes the batch's request files, when the store is a folder."""
+        return self.store.file_writer(self.requests_folder(batch_id))
+
+    def delete_request(self, batch_id: str, request_id: str) -> None:
+        self.store.delete(self.request_key(batch_id, request_id))
+
+    def write_source(self, batch_id: str, name: str, source: bytes | Path) -> str | None:
+        """The file's own bytes into the batch; for a local file, streamed, and the SHA-256 of what was copied."""
+        key = self._source_key(batch_id, name)
+        if isinstance(source, bytes):
+            self.store.write(key, source)
+            return None
+        return self.store.write_from(key, source)
+
+    def has_source(self, batch_id: str, name: str) -> bool:
+        return self.store.exists(self._source_key(batch_id, name))
+
+    def delete_source(self, batch_id: str, name: str) -> None:
+        self.store.delete(self._source_key(batch_id, name))
+
+    def tidy(self, batch_id: str) -> None:
+        """Remove what writers killed mid-write left in the batch's folder."""
+        self.store.sweep(self._batch(batch_id))
+
+    # Staging and committing.
+    def stage(self, batch_id: str, manifest: bytes) -> None:
+        """Write the manifest beside the batch, not yet as its commit marker."""
+        self.store.write(self._staged_key(batch_id), manifest)
+
+    def staged_manifest(self, batch_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.store.read(self._staged_key(batch_id)))
+        return doc
+
+    def commit(self, batch_id: str) -> None:
+        """The staged manifest becomes the batch's commit marker, flushed to disk: from now on the batch exists."""
+        body = self.store.read(self._staged_key(batch_id))
+        key = self.manifest_key(batch_id)
+        self.store.write(key, body)
+        self.store.sync(key)
+        self.store.delete(self._staged_key(batch_id))
+
+    def unstage(self, batch_id: str) -> None:
+        self.store.delete(self._staged_key(batch_id))
+
+    def is_committed(self, batch_id: str) -> bool:
+        return self.store.exists(self.manifest_key(batch_id))
+
+    def committed(self) -> list[str]:
+        """The IDs of the committed batches, in order."""
+        return sorted(k[len(_BATCHES):].split("/", 1)[0] for k in self.store.list(_BATCHES, recursive=True)
+                      if k.endswith(f"/{_MANIFEST}"))
+
+    def manifest(self, batch_id: str) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.store.read(self.manifest_key(batch_id)))
+        return doc
+
+    def manifests(self) -> Iterator[dict[str, Any]]:
+        """Every committed batch's manifest, in order of batch ID."""
+        for batch_id in self.committed():
+            yield self.manifest(batch_id)
+
+    # Claims: one run at a time on the same bytes.
+    def _claim_key(self, batch_id: str) -> str:
+        return f"{_CLAIMS}{batch_id}.json"
+
+    def claim(self, batch_id: str, ttl: float) -> bool:
+        """Take the batch for this process, so that two runs never process the same bytes at once.
+
+        A conditional create (O_EXCL locally, If-None-Match on S3) lets one writer win. A claim whose process is
+        gone (same host) or that is older than ``ttl`` seconds is taken over.
+        """
+        key = self._claim_key(batch_id)
+        self.store.sweep(_CLAIMS)
+        record = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
+        if self.store.create(key, record):
+            return True
+        try:
+            current = self.store.read(key)
+        except FileNotFoundError:
+            return self.store.create(key, record)
+        if not _claim_is_stale(current, ttl):
+            return False
+        self.store.delete(key)
+        return self.store.create(key, record)
+
+    def release(self, batch_id: str) -> None:
+        self.store.delete(self._claim_key(batch_id))
+
+    def claims(self) -> list[str]:
+        """The batch IDs claimed now."""
+        return [k[len(_CLAIMS):-len(".json")] for k in self.store.list(_CLAIMS) if k.endswith(".json")]
+
+    # The mail queue and ledger.
+    def queue_messages(self, batch_id: str, messages: list[tuple[str, bytes]]) -> None:
+        """(message ID, .eml bytes) of a batch: delivered once the batch is committed."""
+        self.store.write_many([(f"{_QUEUE}{batch_id}.{mid}.eml", data) for mid, data in messages])
+
+    def queued(self, batch_id: str | None = None) -> list[QueuedMessage]:
+        """The messages waiting, all or one batch's."""
+        found = []
+        for key in self.store.list(_QUEUE):
+            name = key.rsplit("/", 1)[-1]
+            if not name.endswith(".eml"):
+                continue
+            owner, _, mid = name[: -len(".eml")].partition(".")
+            if batch_id is None or owner == batch_id:
+                found.append(QueuedMessage(key, owner, mid))
+        return found
+
+    def read_queued(self, message: QueuedMessage) -> bytes:
+        return self.store.read(message.key)
+
+    def dequeue(self, message: QueuedMessage) -> None:
+        self.store.delete(message.key)
+
+    def is_sent(self, message_id: str) -> bool:
+        return self.store.exists(f"{_SENT}{message_id}.json")
+
+    def record_sent(self, message_id: str, record: dict[str, Any]) -> None:
+        self.store.write(f"{_SENT}{message_id}.json", orjson.dumps(record))
+
+    def write_message(self, message_id: str, raw: bytes) -> None:
+        """A confirmation delivered as a file, when no SMTP server is configured."""
+        self.store.write(f"{_MAIL}{message_id}.eml", raw)
+
+    def tidy_mail(self) -> None:
+        self.store.sweep(_MAIL)
+
+    def mail_folder(self) -> str:
+        return self.store.describe(_MAIL.rstrip("/"))
+
+    # Decisions on referred requests: appended, never overwritten; the latest counts.
+    def decisions(self, request_id: str) -> list[dict[str, Any]]:
+        keys = [k for k in self.store.list(f"{_DECISIONS}{request_id}/") if k.endswith(".json")]
+        numbered = sorted(keys, key=lambda k: int(PurePosixPath(k).stem))
+        return [orjson.loads(self.store.read(k)) for k in numbered]
+
+    def add_decision(self, request_id: str, record: dict[str, Any]) -> int:
+        """Append a decision; its number (1, 2, …). Two specialists at once never overwrite each other."""
+        n = len(self.decisions(request_id)) + 1
+        while not self.store.create(f"{_DECISIONS}{request_id}/{n}.json", orjson.dumps(record)):
+            n += 1
+        return n
+
+    # Reports.
+    def write_report(self, name: str, data: bytes) -> str:
+        """A report file under ``reports/``; where it went, for the reader."""
+        key = f"{_REPORTS}{name}"
+        self.store.write(key, data)
+        return self.store.describe(key)
+
+
+def _claim_is_stale(raw: bytes, ttl: float) -> bool:
+    try:
+        claim = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return True  # claims are created whole (atomically): an unreadable one is damaged, not in progress
+    if time.time() - float(claim.get("at", 0)) > ttl:
+        return True
+    if claim.get("host") == socket.gethostname():
+        try:
+            os.kill(int(claim.get("pid", 0)), 0)
+        except ProcessLookupError:
+            return True  # its process is gone (killed): nobody is working on the file
+        except PermissionError:
+            return False
+    return False
