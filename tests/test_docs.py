@@ -95,3 +95,21 @@ def test_docs_cite_no_outside_spec() -> None:
     """The product's reference is docs/: a maintainer cannot follow a citation of the outside contract."""
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         assert "SPEC §" not in path.read_text(encoding="utf-8"), f"{path.name} cites SPEC §n; cite docs/ instead"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_docs_resolve() -> None:
+    """A renamed heading or file must not leave a dead link in the reference."""
+    pages = [ROOT / "README.md", ROOT / "benchmarks/RESULTS.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*\.md)?(?:#([^)\s]+))?\)", page.read_text(encoding="utf-8")):
+            linked = (page.parent / target).resolve() if target else page
+            assert linked.is_file(), f"{page.name} links to {target}, which does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+                slugs = {_slug(h) for h in headings}
+                assert anchor in slugs, f"{page.name} links to {target}#{anchor}: no such heading"
