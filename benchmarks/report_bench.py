@@ -20,11 +20,14 @@ import orjson
 
 import agreements
 from coc_intake.catalog import CATALOG
+from coc_intake.outbox import Outbox
+from coc_intake.store import LocalStore
 
 BATCHES = 1000
 
 
 def write_outbox(root: Path, batches: int = BATCHES, seed: int = 3) -> None:
+    outbox = Outbox(LocalStore(root))
     rng = random.Random(seed)
     hosts = sorted({a.country for a in agreements.all_agreements().values()})
     codes = [c for c, v in CATALOG.items() if v.kind in ("cell", "referral")]
@@ -57,9 +60,8 @@ def write_outbox(root: Path, batches: int = BATCHES, seed: int = 3) -> None:
                 "rejecting_fields": {"ssn": rejected, "date_of_birth": rng.randint(0, 5)},
             },
         }
-        folder = root / "batches" / batch_id
-        folder.mkdir(parents=True)
-        (folder / "manifest.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        outbox.stage(batch_id, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+        outbox.commit(batch_id)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from coc_intake.night import NightSummary
+    from coc_intake.outbox import Outbox
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Batch intake of Certificate of Coverage requests from employers' workbooks.")
@@ -149,7 +150,10 @@ def run(
         result = night_summary(state)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    _print_run(result, outbox_uri)
+    from coc_intake.outbox import Outbox
+    from coc_intake.store import open_store
+
+    _print_run(result, Outbox(open_store(outbox_uri)))
     raise typer.Exit(1 if result.failed else 0)
 
 
@@ -198,7 +202,7 @@ def _intake_flow(workers: int, dask_address: str | None) -> Any:
     return intake_flow.nightly_intake
 
 
-def _print_run(result: NightSummary, outbox_uri: str) -> None:
+def _print_run(result: NightSummary, outbox: Outbox) -> None:
     table = Table(title=f"Intake as of {result.as_of.isoformat()}")
     for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
         table.add_column(name, overflow="fold")
@@ -210,12 +214,12 @@ def _print_run(result: NightSummary, outbox_uri: str) -> None:
     for failure in result.failures:
         out.print(f"[red]{failure.name}[/]: {failure.error}")
     m = result.mail
-    out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox_uri}/mail, "
+    out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox.mail_folder()}, "
               f"{m.failed} failed (kept for the next run).")
     for e in m.errors:
         out.print(f"[yellow]{e}[/]")
     if result.files or result.failures:
-        out.print(f"Batches are in {outbox_uri}/batches/<batch id>/ (results.xlsx for the employer).")
+        out.print(f"Batches are in {outbox.batches_folder()} (results.xlsx for the employer).")
     else:
         out.print("The inbox was empty: nothing to do.")
 
@@ -226,7 +230,7 @@ def report(
     since: Annotated[str | None, typer.Option(help="First as-of date to include (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Last as-of date to include (YYYY-MM-DD).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the report files (default: the "
-                                                                "outbox's reports/).")] = None,
+                                                                "outbox's reports folder).")] = None,
 ) -> None:
     """The analysts' rejection report over the committed batches: an .xlsx with charts and an HTML page."""
     from coc_intake import report as reports

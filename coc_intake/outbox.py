@@ -225,7 +225,12 @@ class Outbox:
         self.store.sweep(_MAIL)
 
     def mail_folder(self) -> str:
+        """Where confirmations are written, for the reader."""
         return self.store.describe(_MAIL.rstrip("/"))
+
+    def batches_folder(self) -> str:
+        """Where the batches are, for the reader."""
+        return self.store.describe(f"{_BATCHES}<batch id>/")
 
     # Decisions on referred requests: appended, never overwritten; the latest counts.
     def decisions(self, request_id: str) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Where files come from and go to: the ``Store`` interface and a folder on disk (``LocalStore``); ``S3Store``
 implements it too.
 
-Keys are POSIX paths relative to the store's root (``batches/<id>/manifest.json``). Every write is atomic: a reader
+Keys are POSIX paths relative to the store's root (``outbox.Outbox`` names them). Every write is atomic: a reader
 sees the old object or the whole new one, never a half-written file.
 """
 

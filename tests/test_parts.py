@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from coc_intake import engine, intake
+from coc_intake import engine, requestwriter
 from coc_intake.engine import Outcome, check_file, part_rows
 from tests.builders import AS_OF, row, write_xlsx
 from tests.intake_helpers import run_intake, snapshot
@@ -86,7 +86,7 @@ def test_a_file_checked_in_parts_has_the_findings_and_decisions_of_the_file_chec
 @pytest.mark.parametrize("helper_from", [1, 10**9], ids=["helper-process", "threads"])
 def test_a_batch_written_part_by_part_is_byte_identical_to_the_batch_written_whole(
         workbook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper_from: int) -> None:
-    monkeypatch.setattr(intake, "HELPER_FROM", helper_from)
+    monkeypatch.setattr(requestwriter, "HELPER_FROM", helper_from)
     outboxes = []
     for label, parts in (("parts", 100), ("whole", 1)):
         monkeypatch.setattr(engine, "MAX_PARTS", parts)
