@@ -219,76 +219,146 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
 
 def _type_column(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series | None:
     """One field's typed column (None for the host and region, typed together); its findings go to ``out``."""
-    kind = field.type
-    if kind == "text":
-        too_long = (column.str.len() > (field.max_length or 10_000)).fillna(False).astype(bool)
-        out.add("invalid-value", key, column.index[too_long], column[too_long],
-                {"allowed": f"use 1 to {field.max_length} characters"})
-        return column.where(~too_long)
-    if kind in ("name", "initial"):
-        max_length = field.max_length or 40
-        if kind == "name":
-            ok = _over_unique(column, lambda v: name_ok(v, max_length))
-            limit = f"1 to {max_length} characters"
-        else:
-            ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
-            limit = "one letter"
-        bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
-        out.add("invalid-name", key, column.index[bad], column[bad], {"limit": limit})
-        return column.where(~bad)
-    if kind == "ssn":
-        canonical, restored, invalid = parse_ssn(column)
-        out.add("invalid-ssn", key, column.index[invalid], column[invalid])
-        out.add("ssn-zeros-restored", key, column.index[restored], column[restored],
-                [{"fixed": "***-**-" + v[-4:]} for v in canonical[restored]])
-        return canonical
-    if kind in ("ein", "zip"):
-        parser = ein_value if kind == "ein" else zip_value
-        value, flag = _over_unique_parts(column, parser, 2)
-        bad = column.notna() & value.isna()
-        code = "invalid-ein" if kind == "ein" else "invalid-zip"
-        out.add(code, key, column.index[bad], column[bad])
-        fixed = flag.eq("restored").fillna(False).astype(bool)
-        out.add(f"{kind}-zeros-restored", key, column.index[fixed], column[fixed],
-                [{"fixed": v} for v in value[fixed]])
-        return value.astype("str").where(value.notna())
-    if kind == "state":
-        upper = column.str.upper()
-        bad = column.notna() & ~upper.isin(USPS_STATES)
-        out.add("invalid-value", key, column.index[bad], column[bad],
-                {"allowed": "use the USPS two-letter code of a state, DC, PR, VI, GU, AS or MP"})
-        return upper.where(~bad)
-    if kind == "date":
-        dates = parse_dates(column)
-        bad = column.notna() & dates.isna()
-        out.add("invalid-date", key, column.index[bad], column[bad])
-        return dates
-    if kind in ("country", "countries"):
-        iso = _over_unique(column, countries.to_alpha2 if kind == "country" else countries_value)
-        bad = column.notna() & iso.isna()
-        out.add("invalid-country", key, column.index[bad], column[bad])
-        return iso.astype("str").where(iso.notna())
-    if kind == "enum":
-        value = _over_unique(column, lambda v: enum_value(field, v))
-        bad = column.notna() & value.isna()
-        out.add("invalid-value", key, column.index[bad], column[bad],
-                {"allowed": "use one of: " + ", ".join(field.values)})
-        if field.default is not None:
-            value = value.where(column.notna(), field.default)
-        return value.astype("str").where(value.notna())
-    if kind == "yesno":
-        value = column.str.casefold().map(_YES)
-        bad = column.notna() & value.isna()
-        out.add("invalid-value", key, column.index[bad], column[bad], {"allowed": "use Y or N"})
-        return value.astype("str").where(value.notna())
-    if kind == "email":
-        value, reason = _over_unique_parts(column, email_value, 2)
-        bad = column.notna() & value.isna()
-        out.add("invalid-email", key, column.index[bad], column[bad], [{"reason": r} for r in reason[bad]])
-        return value.astype("str").where(value.notna())
-    if kind in ("host", "region"):
-        return None  # resolved together (_host_and_region): Quebec and the Canadian region pick the agreement
-    raise ValueError(f"unknown field type {kind!r} for {key}")  # pragma: no cover - the types are closed
+    parser = _PARSERS.get(field.type)
+    if parser is None:  # pragma: no cover - the types are closed
+        raise ValueError(f"unknown field type {field.type!r} for {key}")
+    return parser(key, field, column, out)
+
+
+# --- one parser per field type: (key, field, stripped column, findings) → typed column ----------------------
+
+
+def _parse_text(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    too_long = (column.str.len() > (field.max_length or 10_000)).fillna(False).astype(bool)
+    out.add("invalid-value", key, column.index[too_long], column[too_long],
+            {"allowed": f"use 1 to {field.max_length} characters"})
+    return column.where(~too_long)
+
+
+def _parse_name(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    max_length = field.max_length or 40
+    ok = _over_unique(column, lambda v: name_ok(v, max_length))
+    return _without_bad_names(key, column, ok, f"1 to {max_length} characters", out)
+
+
+def _parse_initial(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
+    return _without_bad_names(key, column, ok, "one letter", out)
+
+
+def _without_bad_names(key: str, column: pd.Series, ok: pd.Series, limit: str, out: Findings) -> pd.Series:
+    bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
+    out.add("invalid-name", key, column.index[bad], column[bad], {"limit": limit})
+    return column.where(~bad)
+
+
+def _parse_ssn(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    canonical, restored, invalid = parse_ssn(column)
+    out.add("invalid-ssn", key, column.index[invalid], column[invalid])
+    out.add("ssn-zeros-restored", key, column.index[restored], column[restored],
+            [{"fixed": "***-**-" + v[-4:]} for v in canonical[restored]])
+    return canonical
+
+
+def _parse_ein(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    return _with_zeros_restored("ein", ein_value, key, column, out)
+
+
+def _parse_zip(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    return _with_zeros_restored("zip", zip_value, key, column, out)
+
+
+def _with_zeros_restored(kind: str, value_of: Callable[[str], tuple[str | None, str | None]], key: str,
+                         column: pd.Series, out: Findings) -> pd.Series:
+    """A code whose leading zeros a spreadsheet may have dropped: restored ones are reported, not rejected."""
+    value, flag = _over_unique_parts(column, value_of, 2)
+    bad = column.notna() & value.isna()
+    out.add(f"invalid-{kind}", key, column.index[bad], column[bad])
+    fixed = flag.eq("restored").fillna(False).astype(bool)
+    out.add(f"{kind}-zeros-restored", key, column.index[fixed], column[fixed],
+            [{"fixed": v} for v in value[fixed]])
+    return value.astype("str").where(value.notna())
+
+
+def _parse_state(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    upper = column.str.upper()
+    bad = column.notna() & ~upper.isin(USPS_STATES)
+    out.add("invalid-value", key, column.index[bad], column[bad],
+            {"allowed": "use the USPS two-letter code of a state, DC, PR, VI, GU, AS or MP"})
+    return upper.where(~bad)
+
+
+def _parse_date(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    dates = parse_dates(column)
+    bad = column.notna() & dates.isna()
+    out.add("invalid-date", key, column.index[bad], column[bad])
+    return dates
+
+
+def _parse_country(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    return _as_country_codes(countries.to_alpha2, key, column, out)
+
+
+def _parse_countries(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    return _as_country_codes(countries_value, key, column, out)
+
+
+def _as_country_codes(code_of: Callable[[str], str | None], key: str, column: pd.Series,
+                      out: Findings) -> pd.Series:
+    iso = _over_unique(column, code_of)
+    bad = column.notna() & iso.isna()
+    out.add("invalid-country", key, column.index[bad], column[bad])
+    return iso.astype("str").where(iso.notna())
+
+
+def _parse_enum(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    value = _over_unique(column, lambda v: enum_value(field, v))
+    bad = column.notna() & value.isna()
+    out.add("invalid-value", key, column.index[bad], column[bad],
+            {"allowed": "use one of: " + ", ".join(field.values)})
+    if field.default is not None:
+        value = value.where(column.notna(), field.default)
+    return value.astype("str").where(value.notna())
+
+
+def _parse_yesno(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    value = column.str.casefold().map(_YES)
+    bad = column.notna() & value.isna()
+    out.add("invalid-value", key, column.index[bad], column[bad], {"allowed": "use Y or N"})
+    return value.astype("str").where(value.notna())
+
+
+def _parse_email(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
+    value, reason = _over_unique_parts(column, email_value, 2)
+    bad = column.notna() & value.isna()
+    out.add("invalid-email", key, column.index[bad], column[bad], [{"reason": r} for r in reason[bad]])
+    return value.astype("str").where(value.notna())
+
+
+def _typed_with_the_other(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> None:
+    """The host and the region are typed together (``_host_and_region``): Quebec and the Canadian region pick the
+    agreement."""
+    return None
+
+
+_Parser = Callable[[str, schemas.Field, pd.Series, Findings], pd.Series | None]
+_PARSERS: dict[str, _Parser] = {
+    "text": _parse_text,
+    "name": _parse_name,
+    "initial": _parse_initial,
+    "ssn": _parse_ssn,
+    "ein": _parse_ein,
+    "zip": _parse_zip,
+    "state": _parse_state,
+    "date": _parse_date,
+    "country": _parse_country,
+    "countries": _parse_countries,
+    "enum": _parse_enum,
+    "yesno": _parse_yesno,
+    "email": _parse_email,
+    "host": _typed_with_the_other,
+    "region": _typed_with_the_other,
+}
 
 
 def _host_and_region(host: pd.Series, region: pd.Series, out: Findings) -> dict[str, pd.Series]:

@@ -10,15 +10,20 @@ import html
 import io
 from typing import Any
 
-import xlsxwriter
+from xlsxwriter.chart import Chart
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
 
+from coc_intake import xlsx
 from coc_intake.countries import name_of
 from coc_intake.report import Report, _change, describe
 
 _BLUE, _RED, _AMBER, _GREEN = "#2F6DB5", "#C0392B", "#E0A030", "#3C9A5F"
+_Tables = dict[str, tuple[list[str], list[list[Any]]]]
 
 
-def _tables(report: Report) -> dict[str, tuple[list[str], list[list[Any]]]]:
+def _tables(report: Report) -> _Tables:
     """Every table of the report: title → (header, rows)."""
     t = report.totals
     codes = [[c, n, describe(c)] for c, n in report.by_code.most_common()]
@@ -69,54 +74,66 @@ def _headline(report: Report) -> list[tuple[str, str]]:
 
 def render_xlsx(report: Report) -> bytes:
     buffer = io.BytesIO()
-    wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
-                                      "strings_to_urls": False})
-    bold = wb.add_format({"bold": True})
+    wb = xlsx.new_workbook(buffer)
+    bold = wb.add_format(xlsx.BOLD)
     title = wb.add_format({"bold": True, "font_size": 16})
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    head = wb.add_format(xlsx.HEADER)
     pct = wb.add_format({"num_format": "0.0%"})
+    # Added first so that it is the first tab; it is filled last, its charts pointing into the table sheets.
     dash = wb.add_worksheet("Dashboard")
     tables = _tables(report)
-    sheets: dict[str, Any] = {}
     for name, (header, rows) in tables.items():
-        sheet = wb.add_worksheet(name[:31])
-        sheets[name] = sheet
-        for c, h in enumerate(header):
-            sheet.write_string(0, c, h, head)
-        for r, values in enumerate(rows, start=1):
-            for c, v in enumerate(values):
-                if isinstance(v, float):
-                    sheet.write_number(r, c, v, pct)
-                elif isinstance(v, int):
-                    sheet.write_number(r, c, v)
-                else:
-                    sheet.write_string(r, c, str(v))
-        sheet.autofilter(0, 0, max(len(rows), 1), len(header) - 1)
-        sheet.set_column(0, len(header) - 1, 18)
-        sheet.freeze_panes(1, 0)
+        _table_sheet(wb, name, header, rows, head, pct)
+    _summary_sheet(wb, report, head)
+    _dashboard(wb, dash, report, tables, bold, title)
+    wb.close()
+    return buffer.getvalue()
 
-    summary = wb.add_worksheet("Summary")  # one long table an analyst can filter
+
+def _table_sheet(wb: Workbook, name: str, header: list[str], rows: list[list[Any]], head: Format,
+                 pct: Format) -> None:
+    """One table of ``_tables``: a float is a rate, shown as a percentage."""
+    sheet = wb.add_worksheet(name[:31])
+    for c, h in enumerate(header):
+        sheet.write_string(0, c, h, head)
+    for r, values in enumerate(rows, start=1):
+        for c, v in enumerate(values):
+            if isinstance(v, float):
+                sheet.write_number(r, c, v, pct)
+            elif isinstance(v, int):
+                sheet.write_number(r, c, v)
+            else:
+                sheet.write_string(r, c, str(v))
+    sheet.autofilter(0, 0, max(len(rows), 1), len(header) - 1)
+    sheet.set_column(0, len(header) - 1, 18)
+    sheet.freeze_panes(1, 0)
+
+
+def _summary_sheet(wb: Workbook, report: Report, head: Format) -> None:
+    """Every dimension in one long table an analyst can filter."""
+    summary = wb.add_worksheet("Summary")
     for c, h in enumerate(["dimension", "key", "rows", "rejected", "findings"]):
         summary.write_string(0, c, h, head)
-    line = 1
-    for code, n in report.by_code.most_common():
-        summary.write_row(line, 0, ["error code", code, "", "", n])
-        line += 1
-    for country, v in report.by_country.items():
-        summary.write_row(line, 0, ["host country", country, v["rows"], v["rejected"], ""])
-        line += 1
-    for (ein, name), v in report.by_employer.items():
-        summary.write_row(line, 0, ["employer", f"{ein} {name}".strip(), v["rows"], v["rejected"], ""])
-        line += 1
-    for w, v in sorted(report.by_week.items()):
-        summary.write_row(line, 0, ["week", w.isoformat(), v["rows"], v["rejected"], ""])
-        line += 1
-    for f, n in report.fields.most_common():
-        summary.write_row(line, 0, ["field", f, "", "", n])
-        line += 1
-    summary.autofilter(0, 0, max(line - 1, 1), 4)
+    lines = _summary_lines(report)
+    for line, values in enumerate(lines, start=1):
+        summary.write_row(line, 0, values)
+    summary.autofilter(0, 0, max(len(lines), 1), 4)
     summary.set_column(0, 1, 28)
 
+
+def _summary_lines(report: Report) -> list[list[Any]]:
+    return [
+        *(["error code", code, "", "", n] for code, n in report.by_code.most_common()),
+        *(["host country", country, v["rows"], v["rejected"], ""] for country, v in report.by_country.items()),
+        *(["employer", f"{ein} {name}".strip(), v["rows"], v["rejected"], ""]
+          for (ein, name), v in report.by_employer.items()),
+        *(["week", w.isoformat(), v["rows"], v["rejected"], ""] for w, v in sorted(report.by_week.items())),
+        *(["field", f, "", "", n] for f, n in report.fields.most_common()),
+    ]
+
+
+def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, bold: Format, title: Format) -> None:
+    """The headline, the top five problems and, below them, the charts."""
     dash.set_column(0, 0, 22)
     dash.set_column(1, 1, 70)
     dash.write_string(0, 0, "Rejections report", title)
@@ -131,28 +148,30 @@ def render_xlsx(report: Report) -> bytes:
         row += 1
         dash.write_string(row, 0, f"{code} ({n:,})")
         dash.write_string(row, 1, text)
-
-    def chart(kind: str, table: str, name: str, value_col: int, limit: int, colour: str) -> Any:
-        n = min(len(tables[table][1]), limit)
-        ch = wb.add_chart({"type": kind})
-        if n:
-            sheet_name = table[:31]
-            ch.add_series({"name": name, "categories": [sheet_name, 1, 0, n, 0],
-                           "values": [sheet_name, 1, value_col, n, value_col],
-                           "fill": {"color": colour}, "line": {"color": colour}})
-        ch.set_title({"name": name})
-        ch.set_legend({"none": True})
-        ch.set_size({"width": 620, "height": 300})
-        return ch
-
     anchor = row + 2
-    dash.insert_chart(anchor, 0, chart("bar", "Rejections by error code", "Findings by error code", 1, 15, _RED))
-    dash.insert_chart(anchor, 2, chart("bar", "Rejections by host country", "Rejected rows by host country", 3, 15,
-                                       _AMBER))
-    dash.insert_chart(anchor + 16, 0, chart("line", "Rejections by week", "Rejected rows by week", 2, 200, _BLUE))
+    dash.insert_chart(anchor, 0, _chart(wb, tables, "bar", "Rejections by error code", "Findings by error code", 1,
+                                        15, _RED))
+    dash.insert_chart(anchor, 2, _chart(wb, tables, "bar", "Rejections by host country",
+                                        "Rejected rows by host country", 3, 15, _AMBER))
+    dash.insert_chart(anchor + 16, 0, _chart(wb, tables, "line", "Rejections by week", "Rejected rows by week", 2,
+                                             200, _BLUE))
     dash.activate()
-    wb.close()
-    return buffer.getvalue()
+
+
+def _chart(wb: Workbook, tables: _Tables, kind: str, table: str, name: str, value_col: int, limit: int,
+           colour: str) -> Chart:
+    """A chart of the first ``limit`` rows of one table sheet: its first column against ``value_col``."""
+    n = min(len(tables[table][1]), limit)
+    ch = wb.add_chart({"type": kind})
+    if n:
+        sheet_name = table[:31]
+        ch.add_series({"name": name, "categories": [sheet_name, 1, 0, n, 0],
+                       "values": [sheet_name, 1, value_col, n, value_col],
+                       "fill": {"color": colour}, "line": {"color": colour}})
+    ch.set_title({"name": name})
+    ch.set_legend({"none": True})
+    ch.set_size({"width": 620, "height": 300})
+    return ch
 
 
 # --- HTML ----------------------------------------------------------------------------------------------------
@@ -232,17 +251,35 @@ th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}th{background
 
 
 def render_html(report: Report) -> str:
-    t = report.totals
-    tables = _tables(report)
     trend = dict(_headline(report)).get("Trend", "")
-    cards = (f"<div class='cards'><div class='card'><b>{t.rows:,}</b>rows in {t.batches:,} batches</div>"
-             f"<div class='card ok'><b>{t.approved:,}</b>approved</div>"
-             f"<div class='card ref'><b>{t.referred:,}</b>referred</div>"
-             f"<div class='card bad'><b>{t.rejected:,}</b>rejected ({t.rejection_rate:.1%})</div>"
-             f"<div class='card bad'><b>{t.files_rejected:,}</b>files rejected whole</div></div>")
-    top = "".join(f"<li><b>{html.escape(code)}</b> — {n:,} findings: {html.escape(text)}</li>"
-                  for code, n, text in report.top_problems())
-    charts = "".join([
+    period = f"{report.since} to {report.until}" if report.since else "no batches"
+    sections = "".join(_table(name, header, rows) for name, (header, rows) in _tables(report).items())
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>Rejections report, {html.escape(period)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>Rejections report</h1><p class='sub'>{html.escape(period)}. {html.escape(trend)}</p>{_cards(report)}"
+        f"<h2>Top five problems</h2><ol class='top'>{_top_items(report) or '<li>No rejections.</li>'}</ol>"
+        f"<div class='charts'>{_charts(report)}</div>{sections}</body></html>"
+    )
+
+
+def _cards(report: Report) -> str:
+    t = report.totals
+    return (f"<div class='cards'><div class='card'><b>{t.rows:,}</b>rows in {t.batches:,} batches</div>"
+            f"<div class='card ok'><b>{t.approved:,}</b>approved</div>"
+            f"<div class='card ref'><b>{t.referred:,}</b>referred</div>"
+            f"<div class='card bad'><b>{t.rejected:,}</b>rejected ({t.rejection_rate:.1%})</div>"
+            f"<div class='card bad'><b>{t.files_rejected:,}</b>files rejected whole</div></div>")
+
+
+def _top_items(report: Report) -> str:
+    return "".join(f"<li><b>{html.escape(code)}</b> — {n:,} findings: {html.escape(text)}</li>"
+                   for code, n, text in report.top_problems())
+
+
+def _charts(report: Report) -> str:
+    return "".join([
         _bars("Findings by error code", [(c, n) for c, n in report.by_code.most_common()], _RED),
         _bars("Rejected rows by host country",
               sorted(((k or "?", v["rejected"]) for k, v in report.by_country.items() if v["rejected"]),
@@ -251,13 +288,3 @@ def render_html(report: Report) -> str:
               _BLUE),
         _bars("Referral reasons", report.referrals.most_common(), _GREEN),
     ])
-    sections = "".join(_table(name, header, rows) for name, (header, rows) in tables.items())
-    period = f"{report.since} to {report.until}" if report.since else "no batches"
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>Rejections report, {html.escape(period)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>Rejections report</h1><p class='sub'>{html.escape(period)}. {html.escape(trend)}</p>{cards}"
-        f"<h2>Top five problems</h2><ol class='top'>{top or '<li>No rejections.</li>'}</ol>"
-        f"<div class='charts'>{charts}</div>{sections}</body></html>"
-    )

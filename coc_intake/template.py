@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-import xlsxwriter
+import xlsxwriter.utility
+from xlsxwriter.format import Format
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
 
 import agreements
 import schemas
-from coc_intake import countries
+from coc_intake import countries, xlsx
 from coc_intake.normalize import USPS_STATES
 
 TEMPLATE_ROWS = 1000
@@ -33,25 +37,46 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _Formats:
+    head: Format
+    required: Format
+    text: Format
+    date: Format
+
+    @classmethod
+    def of(cls, wb: Workbook) -> _Formats:
+        wrapped = {"text_wrap": True, "valign": "top"}
+        return cls(head=wb.add_format({**xlsx.HEADER, **wrapped}),
+                   required=wb.add_format({**xlsx.HEADER, "bg_color": "#FCE4D6", **wrapped}),
+                   text=wb.add_format({"num_format": "@"}), date=wb.add_format({"num_format": "yyyy-mm-dd"}))
+
+
 def write_template(path: Path) -> Path:
     """Write the template to ``path`` (xlsx) and return it."""
     fields = list(schemas.fields().values())
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
+    wb = xlsx.new_workbook(str(path))
     wb.set_custom_property("coc-template-edition", schemas.edition())
     wb.set_properties({"title": f"Certificate of Coverage requests — template edition {schemas.edition()}",
                        "keywords": f"coc-template-edition={schemas.edition()}"})
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "top"})
-    required = wb.add_format({"bold": True, "bg_color": "#FCE4D6", "border": 1, "text_wrap": True, "valign": "top"})
-    text = wb.add_format({"num_format": "@"})
-    date = wb.add_format({"num_format": "yyyy-mm-dd"})
+    formats = _Formats.of(wb)
+    lists = _lists()
+    _assignments_sheet(wb, fields, lists, formats)
+    _data_dictionary_sheet(wb, fields, lists, formats.head)
+    wb.close()
+    return path
+
+
+def _assignments_sheet(wb: Workbook, fields: list[schemas.Field], lists: dict[str, list[str]],
+                       formats: _Formats) -> None:
+    """The sheet employers fill in, with its hidden Lists sheet of dropdown values."""
     sheet = wb.add_worksheet("Assignments")
     lists_sheet = wb.add_worksheet("Lists")
     lists_sheet.hide()
-    lists = _lists()
     list_col = 0
     for col, f in enumerate(fields):
-        sheet.write(0, col, f.label, required if f.required == "yes" else head)
-        cell_format = date if f.type == "date" else text
+        sheet.write(0, col, f.label, formats.required if f.required == "yes" else formats.head)
+        cell_format = formats.date if f.type == "date" else formats.text
         sheet.set_column(col, col, max(14, min(len(f.label) + 4, 32)), cell_format)
         options: dict[str, object] = {
             "input_title": _clip(f.label, 32),
@@ -59,18 +84,7 @@ def write_template(path: Path) -> Path:
         }
         values = lists.get(f.key)
         if values:
-            lists_sheet.write(0, list_col, f.key)
-            for i, v in enumerate(values, start=1):
-                lists_sheet.write_string(i, list_col, v)
-            letter = xlsxwriter.utility.xl_col_to_name(list_col)
-            strict = f.type in ("enum", "yesno", "state")
-            options.update({
-                "validate": "list",
-                "source": f"=Lists!${letter}$2:${letter}${len(values) + 1}",
-                "error_type": "stop" if strict else "information",
-                "error_title": _clip(f.label, 32),
-                "error_message": _clip(f.help, 255),
-            })
+            options.update(_dropdown(lists_sheet, list_col, f, values))
             list_col += 1
         else:
             options["validate"] = "any"
@@ -78,6 +92,26 @@ def write_template(path: Path) -> Path:
     sheet.freeze_panes(1, 0)
     sheet.activate()
 
+
+def _dropdown(lists_sheet: Worksheet, list_col: int, f: schemas.Field, values: list[str]) -> dict[str, object]:
+    """Write ``values`` to column ``list_col`` of the Lists sheet; the validation that offers them."""
+    lists_sheet.write(0, list_col, f.key)
+    for i, v in enumerate(values, start=1):
+        lists_sheet.write_string(i, list_col, v)
+    letter = xlsxwriter.utility.xl_col_to_name(list_col)
+    # The intake reads more spellings of a host or region than the list shows (codes, other names).
+    strict = f.type in ("enum", "yesno", "state")
+    return {
+        "validate": "list",
+        "source": f"=Lists!${letter}$2:${letter}${len(values) + 1}",
+        "error_type": "stop" if strict else "information",
+        "error_title": _clip(f.label, 32),
+        "error_message": _clip(f.help, 255),
+    }
+
+
+def _data_dictionary_sheet(wb: Workbook, fields: list[schemas.Field], lists: dict[str, list[str]],
+                           head: Format) -> None:
     guide = wb.add_worksheet("Data dictionary")
     guide.write(0, 0, f"Template edition {schemas.edition()}", head)
     for col, title in enumerate(["Label", "Key", "Required", "Allowed values", "Help"]):
@@ -88,5 +122,3 @@ def write_template(path: Path) -> Path:
     guide.set_column(0, 1, 26)
     guide.set_column(2, 3, 28)
     guide.set_column(4, 4, 100)
-    wb.close()
-    return path
