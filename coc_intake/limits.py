@@ -1,36 +1,29 @@
-"""Bounds on untrusted input (SPEC §3): the defaults, configurable."""
+"""Bounds on untrusted input: the defaults, configurable through ``Settings.limits``."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 50 * 1024 * 1024
-    max_uncompressed: int = 500 * 1024 * 1024
-    max_ratio: float = 100.0
-    max_rows: int = 1_048_576
-    max_columns: int = 200
+class Limits(BaseModel):
+    """Each bound is set by ``COC_<NAME>`` (``COC_MAX_ROWS``), a flat ``max_rows`` key in the TOML file or a
+    ``[limits]`` table there; see ``coc_intake.settings``."""
 
+    # frozen: one instance, DEFAULT_LIMITS, is every check's default argument, so nothing may change it.
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Limits:
-        """The defaults, overridden by ``COC_MAX_BYTES``, ``COC_MAX_UNCOMPRESSED``, ``COC_MAX_RATIO``,
-        ``COC_MAX_ROWS`` and ``COC_MAX_COLUMNS``."""
-        env = os.environ if environ is None else environ
-        values: dict[str, float | int] = {}
-        for f in fields(cls):
-            name = f"COC_{f.name.upper()}"
-            if name in env:
-                try:
-                    values[f.name] = float(env[name]) if f.name == "max_ratio" else int(env[name])
-                except ValueError:
-                    from coc_intake.errors import ConfigError
-
-                    raise ConfigError(f"{name}={env[name]!r} is not a number; set it to a whole number.") from None
-        return cls(**values)  # type: ignore[arg-type]
+    max_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
+    """File size on disk, in bytes."""
+    max_uncompressed: Annotated[int, Field(gt=0)] = 500 * 1024 * 1024
+    """An xlsx's uncompressed size, in bytes."""
+    max_ratio: Annotated[float, Field(gt=0)] = 100.0
+    """An xlsx's compression ratio (uncompressed / compressed): above it the file is taken for a zip bomb."""
+    max_rows: Annotated[int, Field(gt=0)] = 1_048_576
+    """Rows in a sheet or CSV."""
+    max_columns: Annotated[int, Field(gt=0)] = 200
+    """Columns in a sheet or CSV."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -9,7 +9,6 @@ conditional writes (``If-None-Match: *``), which S3 guarantees to succeed for on
 from __future__ import annotations
 
 import builtins
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +17,7 @@ import botocore.config
 import botocore.exceptions
 
 from coc_intake.errors import ConfigError, TransientError
+from coc_intake.settings import Settings
 from coc_intake.store import Store
 
 _TRANSIENT = (
@@ -39,19 +39,22 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return bucket, (prefix + "/" if prefix else "")
 
 
-def _client() -> Any:
+def _client(addressing_style: str) -> Any:
     # botocore's standard retry mode backs off and retries throttling and connection errors itself.
     config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 5},
-                                    s3={"addressing_style": os.environ.get("COC_S3_ADDRESSING_STYLE", "auto")})
+                                    s3={"addressing_style": addressing_style})
     return boto3.client("s3", config=config)
 
 
 class S3Store(Store):
-    def __init__(self, uri: str, client: Any = None) -> None:
+    def __init__(self, uri: str, client: Any = None, settings: Settings | None = None) -> None:
+        """``settings`` (by default the environment's and the config file's) give the encryption key and the
+        addressing style; boto3 still finds credentials, region and endpoint itself (``AWS_*``)."""
         self.uri = uri
         self.bucket, self.prefix = parse_uri(uri)
-        self.client = client or _client()
-        kms = os.environ.get("COC_S3_KMS_KEY_ID")
+        settings = Settings.from_env() if settings is None else settings
+        self.client = client or _client(settings.s3_addressing_style)
+        kms = settings.s3_kms_key_id
         self.encryption: dict[str, str] = (
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms} if kms else {"ServerSideEncryption": "AES256"}
         )

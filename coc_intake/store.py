@@ -16,9 +16,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from coc_intake.filewriter import FILE_MODE, FileWriter, write_file
+
+if TYPE_CHECKING:
+    from coc_intake.settings import Settings
 
 DIR_MODE = 0o700
 _TMP_PREFIX = ".tmp-"
@@ -90,12 +93,13 @@ class Store(abc.ABC):
         return None
 
 
-def open_store(uri: str) -> Store:
-    """A folder, or ``s3://bucket/prefix``."""
+def open_store(uri: str, settings: Settings | None = None) -> Store:
+    """A folder, or ``s3://bucket/prefix``. ``settings`` matter to S3 only (encryption key, addressing style); None
+    reads them from the environment."""
     if uri.startswith("s3://"):
         from coc_intake.s3store import S3Store
 
-        return S3Store(uri)
+        return S3Store(uri, settings=settings)
     return LocalStore(uri)
 
 
