@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from coc_intake.catalog import CATALOG, REFERRAL_CODES, TITLES
+from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.outputs import BATCHES
 from coc_intake.store import Store
 
@@ -65,7 +65,8 @@ class Report:
 
 
 def describe(code: str) -> str:
-    return TITLES.get(code, code)
+    entry = CATALOG.get(code)
+    return entry.title if entry else code
 
 
 def _week(day: dt.date) -> dt.date:
