@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coc_intake import mail, outputs
-from coc_intake.engine import Outcome, check_file
+from coc_intake.engine import CheckedRows, check_file
 from coc_intake.errors import TransientError
 from coc_intake.filewriter import FileWriter
 from coc_intake.outputs import BATCHES, manifest_key
 from coc_intake.settings import Settings
+from coc_intake.states import BATCH_RESULTS, FileResult, RowStatus
 from coc_intake.store import Store
 from coc_intake.timing import OFF, Stages
 from coc_intake.workbook import build_results_workbook
@@ -38,8 +39,7 @@ class FileSummary:
 
     name: str
     batch_id: str
-    result: str
-    """processed, rejected-file or already-processed."""
+    result: FileResult
     rows: int = 0
     approved: int = 0
     referred: int = 0
@@ -47,6 +47,9 @@ class FileSummary:
     requests: int = 0
     pending: bool = False
     """Prepared but not committed yet (no manifest)."""
+
+    def __post_init__(self) -> None:
+        self.result = FileResult(self.result)  # from_dict gets it back as text
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -188,12 +191,12 @@ def prepare_file(inbox: Store, outbox: Store, name: str, as_of: dt.date, setting
     try:
         file = open_submission(inbox, name)
     except FileNotFoundError:
-        return FileSummary(name, "", "taken-by-another-run")
+        return FileSummary(name, "", FileResult.TAKEN_BY_ANOTHER_RUN)
     batch_id = file.batch_id
     if outbox.exists(manifest_key(batch_id)):
         return _already(inbox, outbox, file)
     if not claim(outbox, batch_id, settings.claim_ttl_seconds):
-        return FileSummary(name, batch_id, "taken-by-another-run")
+        return FileSummary(name, batch_id, FileResult.TAKEN_BY_ANOTHER_RUN)
     try:
         if outbox.exists(manifest_key(batch_id)):  # committed by another run between our check and our claim
             return _already(inbox, outbox, file)
@@ -227,7 +230,7 @@ def pending_key(batch_id: str) -> str:
 
 def pending_request_ids(outbox: Store, summary: FileSummary) -> list[str]:
     """The request IDs of a prepared batch (before or after its commit)."""
-    if summary.result not in ("processed", "rejected-file"):
+    if summary.result not in BATCH_RESULTS:
         return []
     key = pending_key(summary.batch_id) if summary.pending else manifest_key(summary.batch_id)
     ids: list[str] = orjson.loads(outbox.read(key)).get("request_ids", [])
@@ -260,7 +263,7 @@ def _already(inbox: Store, outbox: Store, file: Submission) -> FileSummary:
     release(outbox, batch_id)
     _sweep(outbox, f"{BATCHES}{batch_id}/")
     inbox.delete(name)
-    return FileSummary(name, batch_id, "already-processed")
+    return FileSummary(name, batch_id, FileResult.ALREADY_PROCESSED)
 
 
 def _sweep(store: Store, prefix: str) -> None:
@@ -276,14 +279,12 @@ HELPER_FROM = 10_000
 _JSON, _NOTHING = pa.scalar(".json", pa.large_string()), pa.scalar("", pa.large_string())
 
 
-def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: str, as_of: dt.date,
+def _start_requests(pool: Executor, outbox: Store, outcome: CheckedRows, batch_id: str, as_of: dt.date,
                     writer: FileWriter | None) -> list[Future[list[str]]]:
     """Build and write the request documents, each task a chunk of rows: writing small files is bound by system
     calls, which release the GIL, so building one chunk overlaps writing others and memory stays bounded. With a
     ``writer``, a chunk is handed to it as Arrow columns, and written by its process."""
     folder = f"{BATCHES}{batch_id}/requests"
-    if outcome.status != "processed":
-        return []
     documents = outputs.RequestDocuments(outcome, batch_id, as_of)
 
     def unit(part: np.ndarray) -> list[str]:
@@ -299,13 +300,13 @@ def _start_requests(pool: Executor, outbox: Store, outcome: Outcome, batch_id: s
     return [pool.submit(unit, part) for part in outputs.request_chunks(outcome, REQUEST_CHUNK)]
 
 
-def _file_writer(outbox: Store, part: Outcome, batch_id: str, writer: FileWriter | None) -> FileWriter | None:
+def _file_writer(outbox: Store, part: CheckedRows, batch_id: str, writer: FileWriter | None) -> FileWriter | None:
     """The helper process for the request files of a part of the rows: started for the first part with many
     requests when the outbox is a folder, then kept for the parts after."""
     make = getattr(outbox, "file_writer", None)  # S3 has no files: its PUTs go through write_many
-    if writer is not None or make is None or part.status != "processed":
+    if writer is not None or make is None:
         return writer
-    if len(part.rows) - part.counts()["rejected"] < HELPER_FROM:
+    if len(part.rows) - part.counts()[RowStatus.REJECTED] < HELPER_FROM:
         return None  # starting the process (~50 ms) would cost more than it saves
     started: FileWriter = make(f"{BATCHES}{batch_id}/requests")
     return started
@@ -319,7 +320,7 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
     with ThreadPoolExecutor(REQUEST_THREADS) as pool:
         requests: list[Future[list[str]]] = []
 
-        def decided(part: Outcome) -> None:
+        def decided(part: CheckedRows) -> None:
             # A large file's rows are checked in parts: the requests of each part are written while the next one
             # is checked, by the helper process when there is one (it needs no GIL).
             nonlocal writer
@@ -356,5 +357,5 @@ def _write_batch(outbox: Store, file: Submission, as_of: dt.date, settings: Sett
     with stages("commit"):
         file.copy_to(outbox, f"{base}source/{PurePosixPath(name).name}")
         outbox.write(pending_key(batch_id), manifest)
-    counts = outcome.counts() if outcome.status == "processed" else {}
+    counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
     return FileSummary(name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

@@ -25,9 +25,10 @@ import pandas as pd
 import yagmail
 
 from coc_intake.countries import name_of
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.outputs import manifest_key
 from coc_intake.settings import Settings
+from coc_intake.states import RowStatus
 from coc_intake.store import Store
 
 QUEUE, SENT = "mail/queue/", "mail/sent/"
@@ -47,10 +48,10 @@ class MailSummary:
 
 def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> list[tuple[str, bytes]]:
     """(message id, .eml bytes) for each contact address with approved requests in the batch."""
-    if outcome.values is None:
+    if not isinstance(outcome, CheckedRows):
         return []
     v, rows = outcome.values, outcome.rows
-    approved = rows["status"].eq("approved") & v["contact_email"].notna()
+    approved = rows["status"].eq(RowStatus.APPROVED) & v["contact_email"].notna()
     messages = []
     # One address's lines at a time, from plain lists and only the columns they show: a million approved rows would
     # otherwise hold a copy of every row, every line, and each step of building them, at once.

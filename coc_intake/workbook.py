@@ -12,7 +12,9 @@ import pandas as pd
 import xlsxwriter
 
 from coc_intake.catalog import REFERRAL_CODES
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows, Outcome
+from coc_intake.findings import records
+from coc_intake.states import FileResult, RowStatus
 
 #: Above this many findings the Errors sheet is cut (errors.csv always has them all).
 MAX_ERROR_SHEET_ROWS = 100_000
@@ -39,7 +41,7 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
     bad = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
     findings = outcome.findings
-    counts = outcome.counts() if outcome.status == "processed" else {}
+    counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
 
     summary = wb.add_worksheet("Summary")
     summary.set_column(0, 0, 34)
@@ -49,8 +51,9 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
     lines: list[tuple[str, str]] = [("Checked on", as_of.isoformat()),
                                     ("File status", outcome.status)]
     if counts:
-        lines += [("Rows", str(counts["rows"])), ("Approved", str(counts["approved"])),
-                  ("Referred to a specialist", str(counts["referred"])), ("Rejected", str(counts["rejected"]))]
+        lines += [("Rows", str(counts["rows"])), ("Approved", str(counts[RowStatus.APPROVED])),
+                  ("Referred to a specialist", str(counts[RowStatus.REFERRED])),
+                  ("Rejected", str(counts[RowStatus.REJECTED]))]
     for label, value in lines:
         summary.write_string(r, 0, label, bold)
         summary.write_string(r, 1, value)
@@ -66,9 +69,9 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
         r += 1
     r += 1
     summary.write_string(r, 0, "What to do next", bold)
-    if outcome.status == "rejected-file":
+    if outcome.status == FileResult.REJECTED_FILE:
         advice = "The whole file was rejected: see the Errors sheet, correct the file and submit it again."
-    elif counts.get("rejected"):
+    elif counts.get(RowStatus.REJECTED):
         advice = ("Open 'Fix and resubmit', correct the highlighted cells (each has a comment saying what is wrong), "
                   "and drop that sheet's workbook into the inbox again as it is. Approved and referred rows are "
                   "already requested: do not send them again.")
@@ -76,9 +79,9 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
         advice = "Nothing to fix. Referred rows will be reviewed by a specialist."
     summary.write_string(r, 1, advice, wrap)
 
-    if outcome.status == "processed" and outcome.raw is not None:
-        _rows_sheet(wb, "Fix and resubmit", outcome, "rejected", head, bad)
-        _rows_sheet(wb, "Referred", outcome, "referred", head, bad)
+    if isinstance(outcome, CheckedRows) and outcome.raw is not None:
+        _rows_sheet(wb, "Fix and resubmit", outcome, RowStatus.REJECTED, head, bad)
+        _rows_sheet(wb, "Referred", outcome, RowStatus.REFERRED, head, bad)
 
     errors = wb.add_worksheet("Errors")
     columns = ["row", "column", "field", "code", "severity", "message", "value"]
@@ -86,10 +89,10 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
         errors.write_string(0, c, name, head)
     errors.set_column(5, 5, 90)
     shown = findings.head(MAX_ERROR_SHEET_ROWS)
-    for i, rec in enumerate(shown[columns].itertuples(index=False, name=None), start=1):
-        for c, value in enumerate(rec):
-            if c == 0 and value is not None and not pd.isna(value):
-                errors.write_number(i, c, int(value))
+    for i, rec in enumerate(records(shown, columns), start=1):
+        for c, value in enumerate(rec.values()):
+            if c == 0 and value is not None:
+                errors.write_number(i, c, value)
             else:
                 errors.write_string(i, c, _cell_text(value))
     if len(findings) > MAX_ERROR_SHEET_ROWS:
@@ -99,7 +102,7 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
     return buffer.getvalue()
 
 
-def _rows_sheet(wb: Any, title: str, outcome: Outcome, status: str, head: Any, bad: Any) -> None:
+def _rows_sheet(wb: Any, title: str, outcome: CheckedRows, status: RowStatus, head: Any, bad: Any) -> None:
     assert outcome.raw is not None
     sheet = wb.add_worksheet(title)
     raw = outcome.raw
@@ -108,11 +111,12 @@ def _rows_sheet(wb: Any, title: str, outcome: Outcome, status: str, head: Any, b
     for c, text in enumerate(outcome.headers):
         sheet.write_string(0, c, text, head)
     extra = len(letters)
-    sheet.write_string(0, extra, "Request ID" if status == "referred" else "Messages", head)
-    if status == "referred":
+    sheet.write_string(0, extra, "Request ID" if status == RowStatus.REFERRED else "Messages", head)
+    if status == RowStatus.REFERRED:
         sheet.write_string(0, extra + 1, "Messages", head)
     findings = outcome.findings
-    relevant = findings["severity"].eq("error") if status == "rejected" else findings["code"].isin(REFERRAL_CODES)
+    relevant = (findings["severity"].eq("error") if status == RowStatus.REJECTED
+                else findings["code"].isin(REFERRAL_CODES))
     mine = findings[findings["row"].isin(wanted) & relevant]
     messages: dict[int, list[str]] = {}
     marks: dict[tuple[int, str], list[str]] = {}
@@ -144,7 +148,7 @@ def _rows_sheet(wb: Any, title: str, outcome: Outcome, status: str, head: Any, b
         if start < len(texts):
             sheet.write_row(i, start, texts[start:])
         joined = " | ".join(messages.get(row, []))
-        if status == "referred":
+        if status == RowStatus.REFERRED:
             sheet.write_string(i, extra, str(ids[i - 1]))
             sheet.write_string(i, extra + 1, joined)
         else:

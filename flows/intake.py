@@ -28,6 +28,7 @@ from coc_intake.errors import TransientError
 from coc_intake.intake import FileSummary
 from coc_intake.outputs import manifest_key
 from coc_intake.settings import Settings
+from coc_intake.states import BATCH_RESULTS, RowStatus
 from coc_intake.stores import open_store
 
 #: Set by the CLI to follow progress in the same process (file summaries as they finish).
@@ -113,11 +114,11 @@ def commit(inbox_uri: str, outbox_uri: str, summary: dict[str, Any], as_of: dt.d
 
 def _publish(outbox_uri: str, summary: dict[str, Any]) -> None:
     """The batch's table artifact: counts and top error codes, no personal data."""
-    if summary["result"] not in ("processed", "rejected-file"):
+    if summary["result"] not in BATCH_RESULTS:
         return
     doc = orjson.loads(open_store(outbox_uri).read(manifest_key(summary["batch_id"])))
     top = sorted(doc["error_counts"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    table = [{"measure": k, "value": doc[k]} for k in ("status", "rows", "approved", "referred", "rejected")]
+    table = [{"measure": k, "value": doc[k]} for k in ("status", "rows", *RowStatus)]
     table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
     create_table_artifact(key=f"batch-{summary['batch_id']}", table=table,
                           description=f"Intake of {doc['source_name']} as of {doc['as_of']}")
@@ -143,7 +144,7 @@ def intake_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, regi
     _publish(outbox_uri, summary)
     assert isinstance(summary, dict)
     get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary["result"],
-                          summary["rows"], summary["approved"], summary["referred"], summary["rejected"])
+                          summary["rows"], *(summary[s] for s in RowStatus))
     return summary
 
 
@@ -210,7 +211,7 @@ def _parallel(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date,
 
 def _markdown(as_of: dt.date, files: list[dict[str, Any]], failures: list[dict[str, str]],
               mail_result: dict[str, Any]) -> str:
-    totals = {k: sum(int(f[k]) for f in files) for k in ("rows", "approved", "referred", "rejected")}
+    totals = {k: sum(int(f[k]) for f in files) for k in ("rows", *RowStatus)}
     lines = [f"# Nightly intake, as of {as_of.isoformat()}", "",
              f"{len(files)} files, {len(failures)} failed; {totals['rows']:,} rows: {totals['approved']:,} approved, "
              f"{totals['referred']:,} referred, {totals['rejected']:,} rejected.", "",
