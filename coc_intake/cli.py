@@ -184,8 +184,7 @@ def _print_run(result: dict[str, Any], outbox_uri: str) -> None:
     for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
         table.add_column(name, overflow="fold")
     for f in result["files"]:
-        table.add_row(f["name"], f["result"], str(f["rows"]), str(f["approved"]), str(f["referred"]),
-                      str(f["rejected"]), f["batch_id"])
+        table.add_row(f["name"], f["result"], str(f["rows"]), *(str(f[s]) for s in RowStatus), f["batch_id"])
     for f in result["failures"]:
         table.add_row(f["name"], "[red]failed — left in the inbox[/]", "", "", "", "", "")
     out.print(table)

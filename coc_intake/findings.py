@@ -126,7 +126,7 @@ def records(found: pd.DataFrame, columns: Sequence[str] = COLUMNS) -> list[dict[
     """The findings as plain records, the one form every output writes them in: ``columns`` in order, None where
     missing (pandas has NaN or <NA> there) and rows as int."""
     lists = [found[c].astype(object).where(found[c].notna(), None).tolist() for c in columns]
-    return [dict(zip(columns, values, strict=True)) for values in zip(*lists, strict=True)]
+    return [dict(zip(columns, values)) for values in zip(*lists)]  # noqa: B905 - columns of one frame
 
 
 def sort_key(frame: pd.DataFrame) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def csv_safe(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+def csv_bytes(header: Sequence[str], rows: Iterable[Iterable[object]]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -87,7 +87,7 @@ ERROR_COLUMNS = ["row", "column", "field", "code", "severity", "message", "value
 
 
 def errors_csv(outcome: Outcome) -> bytes:
-    return csv_bytes(ERROR_COLUMNS, [list(r.values()) for r in records(outcome.findings, ERROR_COLUMNS)])
+    return csv_bytes(ERROR_COLUMNS, (r.values() for r in records(outcome.findings, ERROR_COLUMNS)))
 
 
 def _accepted(outcome: Outcome) -> np.ndarray:
