@@ -30,6 +30,8 @@ from coc_intake.timing import OFF, Stages
 
 @dataclass(kw_only=True)
 class _Read:
+    """What every outcome has: the file's name, its findings and where its header row was found, if it was."""
+
     file: str
     findings: pd.DataFrame
     sheet: str | None = None
