@@ -30,7 +30,7 @@ def write_outbox(root: Path, batches: int = BATCHES, seed: int = 3) -> None:
     outbox = Outbox(LocalStore(root))
     rng = random.Random(seed)
     hosts = sorted({a.country for a in agreements.all_agreements().values()})
-    codes = [c for c, v in CATALOG.items() if v.kind in ("cell", "referral")]
+    codes = [c for c, v in CATALOG.items() if v.scope == "cell"]
     for b in range(batches):
         batch_id = f"{b:016x}"
         rows = rng.randint(20, 2000)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from coc_intake import mail, outputs
-from coc_intake.engine import check_file
+from coc_intake.engine import CheckedRows, check_file
 from coc_intake.errors import TransientError
 from coc_intake.known import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.requestwriter import RequestWriter
 from coc_intake.settings import Settings
+from coc_intake.states import FileResult
 from coc_intake.store import Store
 from coc_intake.timing import OFF, Stages
 from coc_intake.workbook import build_results_workbook
@@ -29,8 +30,7 @@ class FileSummary:
 
     name: str
     batch_id: str
-    result: str
-    """processed, rejected-file or already-processed."""
+    result: FileResult
     rows: int = 0
     approved: int = 0
     referred: int = 0
@@ -38,6 +38,9 @@ class FileSummary:
     requests: int = 0
     pending: bool = False
     """Prepared but not committed yet (no manifest)."""
+
+    def __post_init__(self) -> None:
+        self.result = FileResult(self.result)  # a process pool or Dask may hand it back as text
 
 
 def _batch_id(sha: str) -> str:
@@ -106,12 +109,12 @@ def prepare_file(inbox: Store, outbox: Outbox, name: str, as_of: dt.date, settin
     try:
         file = open_submission(inbox, name)
     except FileNotFoundError:
-        return FileSummary(name, "", "taken-by-another-run")
+        return FileSummary(name, "", FileResult.TAKEN_BY_ANOTHER_RUN)
     batch_id = file.batch_id
     if outbox.is_committed(batch_id):
         return _already(inbox, outbox, file)
     if not outbox.claim(batch_id, settings.claim_ttl_seconds):
-        return FileSummary(name, batch_id, "taken-by-another-run")
+        return FileSummary(name, batch_id, FileResult.TAKEN_BY_ANOTHER_RUN)
     try:
         if outbox.is_committed(batch_id):  # committed by another run between our check and our claim
             return _already(inbox, outbox, file)
@@ -169,7 +172,7 @@ def _already(inbox: Store, outbox: Outbox, file: Submission) -> FileSummary:
     outbox.release(file.batch_id)
     outbox.tidy(file.batch_id)
     inbox.delete(file.name)
-    return FileSummary(file.name, file.batch_id, "already-processed")
+    return FileSummary(file.name, file.batch_id, FileResult.ALREADY_PROCESSED)
 
 
 def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Settings, known: KnownRequests,
@@ -198,5 +201,5 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
     with stages("commit"):
         file.copy_to(outbox)
         outbox.stage(batch_id, manifest)
-    counts = outcome.counts() if outcome.status == "processed" else {}
+    counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
     return FileSummary(file.name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)

@@ -15,7 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coc_intake.states import RowStatus
+
 if TYPE_CHECKING:
+    from coc_intake.engine import Outcome
     from coc_intake.night import NightSummary
     from coc_intake.outbox import Outbox
 
@@ -42,19 +45,16 @@ def _as_of(value: str | None) -> dt.date:
 AsOf = Annotated[str | None, typer.Option("--as-of", help="The run's date (YYYY-MM-DD); default today.")]
 
 
-def _json_value(key: str, value: Any) -> Any:
-    if value is None or (isinstance(value, float) and value != value):  # None or NaN
-        return None
-    return int(value) if key == "row" else value
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    from coc_intake.engine import CheckedRows
+    from coc_intake.findings import records
 
-
-def outcome_json(outcome: Any) -> dict[str, Any]:
-    rows = {
-        str(row): {"status": r.status, "request_id": r.request_id, "codes": list(r.codes)}
-        for row, r in zip(outcome.rows.index, outcome.rows.itertuples(index=False), strict=True)
+    rows = {} if not isinstance(outcome, CheckedRows) else {
+        str(row): {"status": status, "request_id": rid, "codes": list(codes)}
+        for row, status, rid, codes in zip(outcome.rows.index, outcome.rows["status"], outcome.rows["request_id"],
+                                           outcome.rows["codes"], strict=True)
     }
-    findings = [{k: _json_value(k, v) for k, v in rec.items()} for rec in outcome.findings.to_dict("records")]
-    return {"file": outcome.file, "status": outcome.status, "rows": rows, "findings": findings}
+    return {"file": outcome.file, "status": outcome.status, "rows": rows, "findings": records(outcome.findings)}
 
 
 @app.command()
@@ -87,23 +87,26 @@ def validate(
     raise typer.Exit(1 if outcome.rejected else 0)
 
 
-def _print_outcome(outcome: Any) -> None:
-    if outcome.status == "rejected-file":
+def _print_outcome(outcome: Outcome) -> None:
+    from coc_intake.engine import CheckedRows
+    from coc_intake.findings import records
+
+    if not isinstance(outcome, CheckedRows):
         out.print(f"[bold red]{outcome.file}: the whole file is rejected.[/]")
     if len(outcome.findings):
         table = Table(title=f"Findings in {outcome.file}", show_lines=False)
         for name in ("Row", "Col", "Severity", "Code", "Message"):
             table.add_column(name, overflow="fold")
-        for rec in outcome.findings.itertuples(index=False):
-            row = "" if rec.row != rec.row or rec.row is None else str(int(rec.row))
-            colour = {"error": "red", "warning": "yellow"}.get(rec.severity, "cyan")
-            table.add_row(row, rec.column or "", f"[{colour}]{rec.severity}[/]", rec.code, rec.message)
+        for rec in records(outcome.findings):
+            row = "" if rec["row"] is None else str(rec["row"])
+            colour = {"error": "red", "warning": "yellow"}.get(rec["severity"], "cyan")
+            table.add_row(row, rec["column"] or "", f"[{colour}]{rec['severity']}[/]", rec["code"], rec["message"])
         out.print(table)
-    if outcome.status == "processed":
+    if isinstance(outcome, CheckedRows):
         c = outcome.counts()
-        out.print(f"{outcome.file}: {c['rows']} rows — [green]{c['approved']} approved[/], "
-                  f"[yellow]{c['referred']} referred[/], [red]{c['rejected']} rejected[/].")
-        if c["rejected"]:
+        out.print(f"{outcome.file}: {c['rows']} rows — [green]{c[RowStatus.APPROVED]} approved[/], "
+                  f"[yellow]{c[RowStatus.REFERRED]} referred[/], [red]{c[RowStatus.REJECTED]} rejected[/].")
+        if c[RowStatus.REJECTED]:
             out.print("Fix the rows marked as errors and check the file again before sending it.")
 
 

@@ -11,8 +11,7 @@ import pandas as pd
 import agreements
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.findings import Findings
-
-APPROVED, REFERRED, REJECTED = "approved", "referred", "rejected"
+from coc_intake.states import RowStatus
 
 
 def request_id(sponsor: str, ssn: str, country: str, start: str) -> str:
@@ -43,14 +42,14 @@ def _countries() -> dict[str, str]:
 
 
 def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
-    status = pd.Series(APPROVED, index=rows, dtype=object)
+    status = pd.Series(RowStatus.APPROVED, index=rows, dtype=object)
     row_findings = findings[findings["row"].notna()]
     if row_findings.empty:
         return status
     referred = row_findings.loc[row_findings["code"].isin(REFERRAL_CODES), "row"].astype(int).unique()
     rejected = row_findings.loc[row_findings["severity"].eq("error"), "row"].astype(int).unique()
-    status[status.index.isin(referred)] = REFERRED
-    status[status.index.isin(rejected)] = REJECTED
+    status[status.index.isin(referred)] = RowStatus.REFERRED
+    status[status.index.isin(rejected)] = RowStatus.REJECTED
     return status
 
 
@@ -113,7 +112,7 @@ def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings, earli
     """Reject a row that repeats an earlier, not rejected row of the file: same SSN and host, overlapping period.
     ``earlier`` holds the rows of the file's parts decided before this one."""
     live = values[["ssn", "agreement", "assignment_start", "assignment_end"]]
-    live = live[status.ne(REJECTED) & live.notna().all(axis=1)]
+    live = live[status.ne(RowStatus.REJECTED) & live.notna().all(axis=1)]
     keys = live["ssn"] + "|" + live["agreement"].map(_countries())
     hits = (earlier or EarlierRows()).check(live, keys)
     if hits:
@@ -134,7 +133,7 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     countries = values["agreement"].map(_countries())
     sponsor = values["employer_ein"].where(values["worker_type"].ne("self-employed"), values["ssn"]).fillna("")
     start = values["assignment_start"].dt.strftime("%Y-%m-%d")
-    accepted = status.ne(REJECTED)
+    accepted = status.ne(RowStatus.REJECTED)
     ids = pd.Series(None, index=values.index, dtype=object)
     keys = (sponsor[accepted] + "|" + values["ssn"][accepted] + "|" + countries[accepted] + "|"
             + start[accepted]).tolist()

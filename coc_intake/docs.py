@@ -32,10 +32,21 @@ class CodeDoc:
 def catalog_entries() -> Iterator[CodeDoc]:
     """Every code of the catalog, in the catalog's order. The one place that knows the catalog's shape: when an
     entry carries its own title (or ``kind`` becomes ``scope``), only this function changes."""
-    from coc_intake.catalog import CATALOG, TITLES
+    from coc_intake.catalog import CATALOG
 
     for entry in CATALOG.values():
-        yield CodeDoc(entry.code, entry.severity, entry.kind, TITLES[entry.code], entry.template)
+        yield CodeDoc(entry.code, entry.severity, _kind(entry.scope, entry.severity, entry.referral), entry.title,
+                      entry.template)
+
+
+def _kind(scope: str, severity: str, referral: bool) -> str:
+    """The reader's kind of a code: a referral reason, a notice about the file or its columns (not an error), or
+    its scope."""
+    if referral:
+        return "referral"
+    if scope in ("file", "header") and severity != "error":
+        return "notice"
+    return scope
 
 
 #: The catalog's groups, in its order: (heading, what a finding of the group does to the row or file).

@@ -12,40 +12,55 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Literal
+from typing import ClassVar, Literal, TypeAlias
 
 import pandas as pd
 
 import schemas
 from coc_intake import countries, headers
-from coc_intake.catalog import message
 from coc_intake.decide import EarlierRows, decide
 from coc_intake.errors import FileRejected
-from coc_intake.findings import COLUMNS, Finding, Findings, sort_key
+from coc_intake.findings import Finding, Findings, frame_of, sort_key
 from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
+from coc_intake.states import FileResult, RowStatus
 from coc_intake.timing import OFF, Stages
 
-Status = Literal["processed", "rejected-file"]
 
-
-@dataclass
-class Outcome:
-    """What intake decided about one file."""
+@dataclass(kw_only=True)
+class _Read:
+    """What every outcome has: the file's name, its findings and where its header row was found, if it was."""
 
     file: str
-    status: Status
     findings: pd.DataFrame
-    rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["status", "request_id", "codes"]))
-    """Per sheet row: status, request_id, codes (a tuple of finding codes)."""
     sheet: str | None = None
     header_row: int | None = None
     edition: str | None = None
-    values: pd.DataFrame | None = None
-    """The typed rows, indexed by sheet row (None for a rejected file)."""
+
+
+@dataclass(kw_only=True)
+class RejectedFile(_Read):
+    """A file rejected whole: its findings say why, and no row was checked."""
+
+    status: ClassVar[Literal[FileResult.REJECTED_FILE]] = FileResult.REJECTED_FILE
+    rejected: ClassVar[bool] = True
+
+    def counts(self) -> dict[str, int]:
+        return dict.fromkeys(["rows", *(s.value for s in RowStatus)], 0)
+
+
+@dataclass(kw_only=True)
+class CheckedRows(_Read):
+    """A file whose rows were checked and decided (some may be rejected)."""
+
+    status: ClassVar[Literal[FileResult.PROCESSED]] = FileResult.PROCESSED
+    rows: pd.DataFrame
+    """Per sheet row: status, request_id, codes (a tuple of finding codes)."""
+    values: pd.DataFrame
+    """The typed rows, indexed by sheet row."""
     raw: pd.DataFrame | None = None
-    """The sheet's own cells below the header, by column letter, indexed by sheet row."""
+    """The sheet's own cells below the header, by column letter, indexed by sheet row (None in a part's outcome)."""
     letters: dict[str, str] = field(default_factory=dict)
     """Field key → column letter."""
     headers: list[str] = field(default_factory=list)
@@ -53,22 +68,25 @@ class Outcome:
 
     @property
     def rejected(self) -> bool:
-        return self.status == "rejected-file" or bool(self.rows["status"].eq("rejected").any())
+        return bool(self.rows["status"].eq(RowStatus.REJECTED).any())
 
     def counts(self) -> dict[str, int]:
         by = self.rows["status"].value_counts()
-        return {"rows": len(self.rows), **{s: int(by.get(s, 0)) for s in ("approved", "referred", "rejected")}}
+        return {"rows": len(self.rows), **{s.value: int(by.get(s, 0)) for s in RowStatus}}
+
+
+#: What intake decided about one file.
+Outcome: TypeAlias = RejectedFile | CheckedRows
 
 
 def _file_outcome(name: str, found: list[Finding], sheet: str | None = None, header_row: int | None = None,
-                  edition: str | None = None) -> Outcome:
-    frame = pd.DataFrame.from_records([f.record() for f in found], columns=COLUMNS)
-    return Outcome(file=name, status="rejected-file", findings=sort_key(frame), sheet=sheet,
-                   header_row=header_row, edition=edition)
+                  edition: str | None = None) -> RejectedFile:
+    frame = frame_of(f.record() for f in found)
+    return RejectedFile(file=name, findings=sort_key(frame), sheet=sheet, header_row=header_row, edition=edition)
 
 
-def _rejected(name: str, exc: FileRejected) -> Outcome:
-    return _file_outcome(name, [Finding(exc.code, "error", "file", str(exc))])
+def _rejected(name: str, exc: FileRejected) -> RejectedFile:
+    return _file_outcome(name, [Finding.of(exc.code, reason=exc.reason)])
 
 
 def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | None:
@@ -102,13 +120,13 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
 
 def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
                known_requests: Mapping[str, str] | None = None, stages: Stages = OFF,
-               decided: Callable[[Outcome], None] | None = None) -> Outcome:
+               decided: Callable[[CheckedRows], None] | None = None) -> Outcome:
     """Read, validate and decide every row of one file, given as its content or its path (``read.open_source``).
 
     ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
     ``decided``, if given, is called with each part of the rows (``part_rows``) as soon as it is decided, in row
-    order: an Outcome of those rows without findings, so that the caller can start writing their requests while the
-    rest is checked. The findings and decisions are the same as those of the rows checked all at once.
+    order: a CheckedRows of those rows without findings, so that the caller can start writing their requests while
+    the rest is checked. The findings and decisions are the same as those of the rows checked all at once.
     """
     readying = ThreadPoolExecutor(1, thread_name_prefix="ready-validator")
     try:
@@ -147,29 +165,27 @@ def _ready(as_of: dt.date) -> ModuleType:
 
 def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, known_requests: Mapping[str, str] | None,
            stages: Stages, readying: ThreadPoolExecutor, validator: Future[ModuleType] | None,
-           decided: Callable[[Outcome], None] | None) -> Outcome:
+           decided: Callable[[CheckedRows], None] | None) -> Outcome:
     try:
         with stages("read"):
             sources = open_source(source, name, limits)
             located = _locate(sources)
         if located is None:
-            return _file_outcome(name, [Finding("no-header-row", "error", "file", message("no-header-row"))])
+            return _file_outcome(name, [Finding.of("no-header-row")])
         grid, header = located
     except FileRejected as exc:
         return _rejected(name, exc)
     edition = grid.edition
     notices = list(header.findings)
     if edition is not None and edition != schemas.edition():
-        notices.append(Finding("outdated-template", "warning", "file",
-                               message("outdated-template", value=edition, edition=schemas.edition()),
-                               value=edition))
+        notices.append(Finding.of("outdated-template", value=edition, edition=schemas.edition()))
     if any(f.severity == "error" for f in notices):
         return _file_outcome(name, notices, grid.sheet, header.row, edition)
     with stages("read"):
         raw = _data_rows(grid, header)
     if raw.empty:
         return _file_outcome(
-            name, [*notices, Finding("empty-file", "error", "file", message("empty-file", reason=" below the header"))],
+            name, [*notices, Finding.of("empty-file", reason=" below the header")],
             grid.sheet, header.row, edition)
 
     letters = header.letters
@@ -199,12 +215,12 @@ def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, know
         values.append(parsed.values)
         rows.append(decisions)
         if decided is not None:
-            decided(Outcome(file=name, status="processed", findings=pd.DataFrame(columns=COLUMNS), rows=decisions,
-                            sheet=grid.sheet, header_row=header.row, edition=edition, values=parsed.values))
+            decided(CheckedRows(file=name, findings=frame_of(), rows=decisions, sheet=grid.sheet,
+                                header_row=header.row, edition=edition, values=parsed.values))
     del earlier, by_field, parsed
-    return Outcome(file=name, status="processed", findings=sort_key(out.frame()), rows=_joined(rows),
-                   sheet=grid.sheet, header_row=header.row, edition=edition, values=_joined(values), raw=raw,
-                   letters=letters, headers=_header_texts(grid, header, list(raw.columns)))
+    return CheckedRows(file=name, findings=sort_key(out.frame()), rows=_joined(rows), sheet=grid.sheet,
+                       header_row=header.row, edition=edition, values=_joined(values), raw=raw, letters=letters,
+                       headers=_header_texts(grid, header, list(raw.columns)))
 
 
 def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -22,10 +22,10 @@ class CocError(Exception):
 class FileRejected(CocError):
     """The whole file is rejected with a file-level code before any row is looked at."""
 
-    def __init__(self, code: str, **params: object) -> None:
+    def __init__(self, code: str, reason: str = "") -> None:
         self.code = code
-        self.params = params
-        super().__init__(message(code, **params))
+        self.reason = reason
+        super().__init__(message(code, reason=reason))
 
 
 class ConfigError(CocError):

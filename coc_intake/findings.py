@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from coc_intake.catalog import CATALOG, message
+from coc_intake.catalog import CATALOG, Scope, Severity
 
 COLUMNS = ["row", "column", "field", "code", "severity", "scope", "message", "value"]
 _DIGITS = re.compile(r"\d")
@@ -25,17 +25,27 @@ def mask_ssn(value: object) -> str | None:
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem; made with ``Finding.of``, which takes its severity, scope and message from the catalog."""
+
     code: str
-    severity: str
-    scope: str
+    severity: Severity
+    scope: Scope
     message: str
     row: int | None = None
     column: str | None = None
     field: str | None = None
     value: str | None = None
 
+    @classmethod
+    def of(cls, code: str, *, row: int | None = None, column: str | None = None, field: str | None = None,
+           value: str | None = None, **params: object) -> Finding:
+        """The finding of ``code``; its message is filled with ``params``, ``column`` and ``value``."""
+        entry = CATALOG[code]
+        shown = {k: v for k, v in (("column", column), ("value", value)) if v is not None}
+        return cls(code, entry.severity, entry.scope, entry.message(**shown, **params), row, column, field, value)
+
     def record(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items()}
+        return asdict(self)
 
 
 class Findings:
@@ -53,7 +63,6 @@ class Findings:
         rows: Iterable[int],
         values: Iterable[object] | None = None,
         params: Sequence[Mapping[str, object]] | Mapping[str, object] | None = None,
-        scope: str = "cell",
     ) -> None:
         rows = list(rows)
         if not rows:
@@ -61,7 +70,7 @@ class Findings:
         vals: list[object] = list(values) if values is not None else [None] * len(rows)
         per_row: Sequence[Mapping[str, object]]
         per_row = params if isinstance(params, Sequence) else [params or {}] * len(rows)
-        severity = CATALOG[code].severity
+        entry = CATALOG[code]
         column = self._letters.get(field) if field else None
         label = self._labels.get(field, field) if field else None
         for row, value, extra in zip(rows, vals, per_row, strict=True):
@@ -72,9 +81,9 @@ class Findings:
                     "column": column,
                     "field": field,
                     "code": code,
-                    "severity": severity,
-                    "scope": scope,
-                    "message": message(code, label=label, column=column, value=shown, **extra),
+                    "severity": entry.severity,
+                    "scope": entry.scope,
+                    "message": entry.message(label=label, column=column, value=shown, **extra),
                     "value": shown,
                 }
             )
@@ -90,7 +99,7 @@ class Findings:
         self._records.append(finding.record())
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame.from_records(self._records, columns=COLUMNS)
+        return frame_of(self._records)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -104,6 +113,20 @@ def _shown(field: str | None, value: object) -> str | None:
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
     return str(value)
+
+
+def frame_of(found: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """Findings as a frame of ``COLUMNS``; rows are whole numbers, missing (<NA>) for file findings."""
+    out = pd.DataFrame.from_records(list(found), columns=COLUMNS)
+    out["row"] = out["row"].astype("Int64")
+    return out
+
+
+def records(found: pd.DataFrame, columns: Sequence[str] = COLUMNS) -> list[dict[str, Any]]:
+    """The findings as plain records, the one form every output writes them in: ``columns`` in order, None where
+    missing (pandas has NaN or <NA> there) and rows as int."""
+    lists = [found[c].astype(object).where(found[c].notna(), None).tolist() for c in columns]
+    return [dict(zip(columns, values)) for values in zip(*lists)]  # noqa: B905 - columns of one frame
 
 
 def sort_key(frame: pd.DataFrame) -> pd.DataFrame:

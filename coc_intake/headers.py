@@ -10,7 +10,6 @@ from functools import cache
 from rapidfuzz import fuzz, process
 
 import schemas
-from coc_intake.catalog import message
 from coc_intake.findings import Finding
 from coc_intake.read import column_letter
 
@@ -87,24 +86,20 @@ def map_header(row_number: int, cells: Sequence[tuple[int, str | None]]) -> Head
             exact.setdefault(key, []).append(index)
             letter = column_letter(index)
             result.findings.append(
-                Finding("assumed-column", "info", "header",
-                        message("assumed-column", column=letter, value=text, label=labels[key]),
-                        row=row_number, column=letter, field=key, value=text)
+                Finding.of("assumed-column", row=row_number, column=letter, field=key, value=text, label=labels[key])
             )
     for key, indexes in exact.items():
         result.columns[key] = indexes[0]
         if len(indexes) > 1:
             letters = ", ".join(column_letter(i) for i in indexes)
             result.findings.append(
-                Finding("duplicate-column", "error", "header",
-                        message("duplicate-column", columns=letters, label=labels[key]),
-                        row=row_number, column=column_letter(indexes[1]), field=key, value=letters)
+                Finding.of("duplicate-column", row=row_number, column=column_letter(indexes[1]), field=key,
+                           value=letters, columns=letters, label=labels[key])
             )
     for index, text in sorted(unknown):
         letter = column_letter(index)
         result.findings.append(
-            Finding("unknown-column", "warning", "header", message("unknown-column", column=letter, value=text),
-                    row=row_number, column=letter, value=text)
+            Finding.of("unknown-column", row=row_number, column=letter, value=text)
         )
     return result
 
@@ -115,8 +110,7 @@ def finish(header: HeaderMap) -> HeaderMap:
     for key in schemas.always_required():
         if key not in header.columns:
             header.findings.append(
-                Finding("missing-column", "error", "header", message("missing-column", label=labels[key]),
-                        row=header.row, field=key)
+                Finding.of("missing-column", row=header.row, field=key, label=labels[key])
             )
     return header
 

@@ -24,10 +24,11 @@ import pandas as pd
 import yagmail
 
 from coc_intake.countries import name_of
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.settings import Settings
+from coc_intake.states import RowStatus
 
 #: Requests listed in one confirmation, in sheet order; the rest are counted. A census of 100k rows would otherwise
 #: make a message of megabytes, which mail servers refuse (10-25 MB limits) and no reader uses.
@@ -46,10 +47,10 @@ class MailSummary:
 
 def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> list[tuple[str, bytes]]:
     """(message id, .eml bytes) for each contact address with approved requests in the batch."""
-    if outcome.values is None:
+    if not isinstance(outcome, CheckedRows):
         return []
     v, rows = outcome.values, outcome.rows
-    approved = rows["status"].eq("approved") & v["contact_email"].notna()
+    approved = rows["status"].eq(RowStatus.APPROVED) & v["contact_email"].notna()
     messages = []
     # One address's lines at a time, from plain lists and only the columns they show: a million approved rows would
     # otherwise hold a copy of every row, every line, and each step of building them, at once.

@@ -14,6 +14,7 @@ from typing import Any
 from coc_intake import redact
 from coc_intake.batch import FileSummary
 from coc_intake.mail import MailSummary
+from coc_intake.states import RowStatus
 
 #: Progress goes out as log records of this logger (``event`` and ``data`` attributes), so that whoever runs the
 #: night (the CLI's progress bar) can follow it without the orchestration knowing who listens.
@@ -47,7 +48,7 @@ class NightSummary:
         return bool(self.failures)
 
     def totals(self) -> dict[str, int]:
-        return {k: sum(getattr(f, k) for f in self.files) for k in ("rows", "approved", "referred", "rejected")}
+        return {k: sum(getattr(f, k) for f in self.files) for k in ("rows", *RowStatus)}
 
     def verdict(self) -> str:
         """One line: how many files, and what became of them (the counts add up to the files seen)."""
@@ -78,8 +79,7 @@ class NightSummary:
 def batch_table(manifest: dict[str, Any]) -> list[dict[str, object]]:
     """A batch's counts and top error codes, as the batch's table artifact shows them (no personal data)."""
     top = sorted(manifest["error_counts"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    table: list[dict[str, object]] = [{"measure": k, "value": manifest[k]}
-                                      for k in ("status", "rows", "approved", "referred", "rejected")]
+    table: list[dict[str, object]] = [{"measure": k, "value": manifest[k]} for k in ("status", "rows", *RowStatus)]
     table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
     return table
 

@@ -21,7 +21,9 @@ import agreements
 import schemas
 from coc_intake import jsonrows
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows, Outcome
+from coc_intake.findings import records
+from coc_intake.states import RowStatus
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
@@ -35,7 +37,7 @@ def csv_safe(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+def csv_bytes(header: Sequence[str], rows: Iterable[Iterable[object]]) -> bytes:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -44,8 +46,10 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
 
 
 def results_csv(outcome: Outcome) -> bytes:
-    rows = outcome.rows
     header = ["row", "status", "request_id", "codes"]
+    if not isinstance(outcome, CheckedRows):
+        return csv_bytes(header, [])
+    rows = outcome.rows
     empty = pa.scalar("", pa.large_string())
     columns = [_row_numbers(rows), pc.fill_null(_texts(rows["status"]), empty),
                pc.fill_null(_texts(rows["request_id"]), empty),
@@ -75,17 +79,14 @@ ERROR_COLUMNS = ["row", "column", "field", "code", "severity", "message", "value
 
 
 def errors_csv(outcome: Outcome) -> bytes:
-    f = outcome.findings
-    rows = f["row"].map(lambda r: "" if r is None or pd.isna(r) else str(int(r)))
-    table = [rows.tolist()] + [f[c].tolist() for c in ERROR_COLUMNS[1:]]
-    return csv_bytes(ERROR_COLUMNS, zip(*table, strict=True))
+    return csv_bytes(ERROR_COLUMNS, (r.values() for r in records(outcome.findings, ERROR_COLUMNS)))
 
 
 def _accepted(outcome: Outcome) -> np.ndarray:
     """Positions of the rows that make a request (approved or referred)."""
-    if outcome.values is None:
+    if not isinstance(outcome, CheckedRows):
         return np.empty(0, dtype=np.intp)
-    return np.flatnonzero(outcome.rows["status"].ne("rejected").to_numpy())
+    return np.flatnonzero(outcome.rows["status"].ne(RowStatus.REJECTED).to_numpy())
 
 
 def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
@@ -96,6 +97,8 @@ def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
 
 def request_ids(outcome: Outcome) -> list[str]:
     """The IDs of the requests the outcome makes, in the order of ``request_chunks``."""
+    if not isinstance(outcome, CheckedRows):
+        return []
     return [str(rid) for rid in outcome.rows["request_id"].to_numpy(dtype=object)[_accepted(outcome)]]
 
 
@@ -125,8 +128,7 @@ class RequestDocuments:
     once (they only read what is shared). The typed rows are viewed as an Arrow table once, without copying its
     text columns, so that a chunk is an Arrow ``take`` and Arrow kernels (which release the GIL), not pandas."""
 
-    def __init__(self, outcome: Outcome, batch_id: str, as_of: dt.date) -> None:
-        assert outcome.values is not None
+    def __init__(self, outcome: CheckedRows, batch_id: str, as_of: dt.date) -> None:
         types = {key: f.type for key, f in schemas.fields().items()}
         self._dates = {key for key, kind in types.items() if kind == "date"}
         self._table = pa.Table.from_pandas(outcome.values[[*types, "agreement"]], preserve_index=False)
@@ -207,14 +209,7 @@ def _code_lists(codes: list[list[str]]) -> dict[str, pa.Array]:
 def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.date,
              request_ids: list[str]) -> bytes:
     findings = outcome.findings
-    counts = outcome.counts() if outcome.status == "processed" else {
-        "rows": 0, "approved": 0, "referred": 0, "rejected": 0}
     file_errors = findings[findings["scope"].isin(["file", "header"]) & findings["severity"].eq("error")]
-    records = [
-        {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else (int(v) if k == "row" else v))
-         for k, v in rec.items()}
-        for rec in file_errors.to_dict("records")
-    ]
     error_counts = {str(k): int(n) for k, n in sorted(findings["code"].value_counts().items())}
     doc = {
         "batch_id": batch_id,
@@ -226,9 +221,9 @@ def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.
         "sheet": outcome.sheet,
         "header_row": outcome.header_row,
         "status": outcome.status,
-        **counts,
+        **outcome.counts(),
         "error_counts": error_counts,
-        "file_errors": records,
+        "file_errors": records(file_errors),
         "request_ids": sorted(request_ids),
         "breakdown": _breakdown(outcome),
     }
@@ -240,8 +235,8 @@ def _status_counts(frame: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
     out = []
     for value, counts in table.iterrows():
         entry: dict[str, Any] = {"key": str(value)}
-        entry.update({s: int(counts.get(s, 0)) for s in ("approved", "referred", "rejected")})
-        entry["rows"] = entry["approved"] + entry["referred"] + entry["rejected"]
+        entry.update({s.value: int(counts.get(s, 0)) for s in RowStatus})
+        entry["rows"] = sum(entry[s] for s in RowStatus)
         out.append(entry)
     return sorted(out, key=lambda e: e["key"])
 
@@ -249,7 +244,7 @@ def _status_counts(frame: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
 def _breakdown(outcome: Outcome) -> dict[str, Any]:
     """Rows by status per employer and per host country, and the fields of rejecting findings: what the analysts'
     report needs beyond the counts, without personal data (an EIN identifies a business, not a person)."""
-    if outcome.values is None or outcome.rows.empty:
+    if not isinstance(outcome, CheckedRows) or outcome.rows.empty:
         return {"employers": [], "host_countries": [], "rejecting_fields": {}}
     v = outcome.values
     rows = outcome.rows

@@ -12,10 +12,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from coc_intake.catalog import CATALOG, REFERRAL_CODES, TITLES
+from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.outbox import Outbox
+from coc_intake.states import FileResult, RowStatus
 
-STATUSES = ("approved", "referred", "rejected")
+#: The counts a manifest and each line of its breakdown have.
+COUNTS = ("rows", *(s.value for s in RowStatus))
 
 
 @dataclass
@@ -29,8 +31,8 @@ class Totals:
 
     def add(self, doc: dict[str, Any]) -> None:
         self.batches += 1
-        self.files_rejected += doc["status"] == "rejected-file"
-        for k in ("rows", *STATUSES):
+        self.files_rejected += doc["status"] == FileResult.REJECTED_FILE
+        for k in COUNTS:
             setattr(self, k, getattr(self, k) + int(doc.get(k) or 0))
 
     @property
@@ -62,7 +64,8 @@ class Report:
 
 
 def describe(code: str) -> str:
-    return TITLES.get(code, code)
+    entry = CATALOG.get(code)
+    return entry.title if entry else code
 
 
 def _week(day: dt.date) -> dt.date:
@@ -70,7 +73,7 @@ def _week(day: dt.date) -> dt.date:
 
 
 def _bump(table: dict[Any, dict[str, int]], key: Any, entry: dict[str, Any]) -> None:
-    slot = table.setdefault(key, {"rows": 0, "approved": 0, "referred": 0, "rejected": 0})
+    slot = table.setdefault(key, dict.fromkeys(COUNTS, 0))
     for k in slot:
         slot[k] += int(entry.get(k) or 0)
 
@@ -109,7 +112,7 @@ def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: 
         for c in breakdown.get("host_countries", []):
             _bump(report.by_country, c["country"], c)
         report.fields.update(breakdown.get("rejecting_fields", {}))
-        if doc["status"] == "rejected-file":
+        if doc["status"] == FileResult.REJECTED_FILE:
             first = (doc.get("file_errors") or [{}])[0]
             report.rejected_files.append({"file": doc["source_name"], "batch_id": doc["batch_id"],
                                           "as_of": doc["as_of"], "code": first.get("code", ""),

@@ -18,6 +18,7 @@ from xlsxwriter.worksheet import Worksheet
 from coc_intake import xlsx
 from coc_intake.countries import name_of
 from coc_intake.report import Report, _change, describe
+from coc_intake.states import RowStatus
 
 _BLUE, _RED, _AMBER, _GREEN = "#2F6DB5", "#C0392B", "#E0A030", "#3C9A5F"
 _Tables = dict[str, tuple[list[str], list[list[Any]]]]
@@ -27,23 +28,24 @@ def _tables(report: Report) -> _Tables:
     """Every table of the report: title → (header, rows)."""
     t = report.totals
     codes = [[c, n, describe(c)] for c, n in report.by_code.most_common()]
-    countries = sorted(report.by_country.items(), key=lambda kv: (-kv[1]["rejected"], kv[0]))
-    employers = sorted(report.by_employer.items(), key=lambda kv: (-kv[1]["rejected"], kv[0]))
+    countries = sorted(report.by_country.items(), key=lambda kv: (-kv[1][RowStatus.REJECTED], kv[0]))
+    employers = sorted(report.by_employer.items(), key=lambda kv: (-kv[1][RowStatus.REJECTED], kv[0]))
     weeks = sorted(report.by_week.items())
     return {
-        "Rows by status": (["status", "rows"], [["approved", t.approved], ["referred", t.referred],
-                                                  ["rejected", t.rejected]]),
+        "Rows by status": (["status", "rows"], [[RowStatus.APPROVED, t.approved], [RowStatus.REFERRED, t.referred],
+                                                  [RowStatus.REJECTED, t.rejected]]),
         "Rejections by error code": (["code", "findings", "what it means"], codes),
         "Rejections by host country": (
             ["country", "name", "rows", "rejected", "rejection rate"],
-            [[c, name_of(c) if c else "(not given)", v["rows"], v["rejected"],
-              round(v["rejected"] / v["rows"], 4) if v["rows"] else 0] for c, v in countries]),
+            [[c, name_of(c) if c else "(not given)", v["rows"], v[RowStatus.REJECTED],
+              round(v[RowStatus.REJECTED] / v["rows"], 4) if v["rows"] else 0] for c, v in countries]),
         "Rejections by employer": (
             ["EIN", "employer", "rows", "rejected", "rejection rate"],
-            [[ein or "(none: self-employed)", name, v["rows"], v["rejected"],
-              round(v["rejected"] / v["rows"], 4) if v["rows"] else 0] for (ein, name), v in employers]),
+            [[ein or "(none: self-employed)", name, v["rows"], v[RowStatus.REJECTED],
+              round(v[RowStatus.REJECTED] / v["rows"], 4) if v["rows"] else 0] for (ein, name), v in employers]),
         "Rejections by week": (["week of", "rows", "rejected", "referred"],
-                               [[w.isoformat(), v["rows"], v["rejected"], v["referred"]] for w, v in weeks]),
+                               [[w.isoformat(), v["rows"], v[RowStatus.REJECTED], v[RowStatus.REFERRED]]
+                                for w, v in weeks]),
         "Fields that cause most rejections": (["field", "findings"], [[f, n] for f, n in report.fields.most_common()]),
         "Referral reasons": (["reason", "rows", "what it means"],
                              [[c, n, describe(c)] for c, n in report.referrals.most_common()]),
@@ -124,10 +126,10 @@ def _summary_sheet(wb: Workbook, report: Report, head: Format) -> None:
 def _summary_lines(report: Report) -> list[list[Any]]:
     return [
         *(["error code", code, "", "", n] for code, n in report.by_code.most_common()),
-        *(["host country", country, v["rows"], v["rejected"], ""] for country, v in report.by_country.items()),
-        *(["employer", f"{ein} {name}".strip(), v["rows"], v["rejected"], ""]
+        *(["host country", country, v["rows"], v[RowStatus.REJECTED], ""] for country, v in report.by_country.items()),
+        *(["employer", f"{ein} {name}".strip(), v["rows"], v[RowStatus.REJECTED], ""]
           for (ein, name), v in report.by_employer.items()),
-        *(["week", w.isoformat(), v["rows"], v["rejected"], ""] for w, v in sorted(report.by_week.items())),
+        *(["week", w.isoformat(), v["rows"], v[RowStatus.REJECTED], ""] for w, v in sorted(report.by_week.items())),
         *(["field", f, "", "", n] for f, n in report.fields.most_common()),
     ]
 
@@ -282,9 +284,10 @@ def _charts(report: Report) -> str:
     return "".join([
         _bars("Findings by error code", [(c, n) for c, n in report.by_code.most_common()], _RED),
         _bars("Rejected rows by host country",
-              sorted(((k or "?", v["rejected"]) for k, v in report.by_country.items() if v["rejected"]),
+              sorted(((k or "?", v[RowStatus.REJECTED]) for k, v in report.by_country.items()
+                      if v[RowStatus.REJECTED]),
                      key=lambda kv: -kv[1]), _AMBER),
-        _line("Rejected rows by week", [(w.isoformat(), v["rejected"]) for w, v in sorted(report.by_week.items())],
-              _BLUE),
+        _line("Rejected rows by week",
+              [(w.isoformat(), v[RowStatus.REJECTED]) for w, v in sorted(report.by_week.items())], _BLUE),
         _bars("Referral reasons", report.referrals.most_common(), _GREEN),
     ])

@@ -18,9 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coc_intake import outputs
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows
 from coc_intake.filewriter import FileWriter
 from coc_intake.outbox import Outbox
+from coc_intake.states import RowStatus
 
 #: Rows per unit of request writing, and how many units run at once.
 REQUEST_CHUNK, REQUEST_THREADS = 2000, 4
@@ -48,10 +49,8 @@ class RequestWriter:
             self.abort()
         self._pool.shutdown(wait=True)
 
-    def add(self, part: Outcome) -> None:
+    def add(self, part: CheckedRows) -> None:
         """Start writing the requests of a part of the rows (or of all of them)."""
-        if part.status != "processed":
-            return
         helper = self._helper_for(part)
         documents = outputs.RequestDocuments(part, self._batch_id, self._as_of)
 
@@ -66,10 +65,10 @@ class RequestWriter:
 
         self._chunks += [self._pool.submit(unit, chunk) for chunk in outputs.request_chunks(part, REQUEST_CHUNK)]
 
-    def _helper_for(self, part: Outcome) -> FileWriter | None:
+    def _helper_for(self, part: CheckedRows) -> FileWriter | None:
         """The helper process: started for the first part with many requests when the outbox is a folder, then kept
         for the parts after."""
-        if self._helper is None and len(part.rows) - part.counts()["rejected"] >= HELPER_FROM:
+        if self._helper is None and len(part.rows) - part.counts()[RowStatus.REJECTED] >= HELPER_FROM:
             # Below that, starting the process (~50 ms) would cost more than it saves.
             self._helper = self._outbox.request_file_writer(self._batch_id)
         return self._helper

@@ -17,7 +17,9 @@ from xlsxwriter.worksheet import Worksheet
 
 from coc_intake import xlsx
 from coc_intake.catalog import REFERRAL_CODES
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows, Outcome
+from coc_intake.findings import records
+from coc_intake.states import FileResult, RowStatus
 
 #: Above this many findings the Errors sheet is cut (errors.csv always has them all).
 MAX_ERROR_SHEET_ROWS = 100_000
@@ -54,9 +56,9 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
     wb.set_properties({"title": f"Intake results for {outcome.file}", "created": dt.datetime.combine(as_of, dt.time())})
     formats = _Formats.of(wb)
     _summary_sheet(wb, outcome, as_of, formats)
-    if outcome.status == "processed" and outcome.raw is not None:
-        _rows_sheet(wb, "Fix and resubmit", outcome, "rejected", formats.head, formats.bad)
-        _rows_sheet(wb, "Referred", outcome, "referred", formats.head, formats.bad)
+    if isinstance(outcome, CheckedRows) and outcome.raw is not None:
+        _rows_sheet(wb, "Fix and resubmit", outcome, RowStatus.REJECTED, formats.head, formats.bad)
+        _rows_sheet(wb, "Referred", outcome, RowStatus.REFERRED, formats.head, formats.bad)
     _errors_sheet(wb, outcome.findings, formats.head)
     wb.close()
     return buffer.getvalue()
@@ -66,7 +68,7 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
 
 
 def _summary_sheet(wb: Workbook, outcome: Outcome, as_of: dt.date, formats: _Formats) -> None:
-    counts = outcome.counts() if outcome.status == "processed" else {}
+    counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
     summary = wb.add_worksheet("Summary")
     summary.set_column(0, 0, 34)
     summary.set_column(1, 1, 100)
@@ -92,8 +94,9 @@ def _summary_lines(outcome: Outcome, as_of: dt.date, counts: Mapping[str, int]) 
     lines: list[tuple[str, str]] = [("Checked on", as_of.isoformat()),
                                     ("File status", outcome.status)]
     if counts:
-        lines += [("Rows", str(counts["rows"])), ("Approved", str(counts["approved"])),
-                  ("Referred to a specialist", str(counts["referred"])), ("Rejected", str(counts["rejected"]))]
+        lines += [("Rows", str(counts["rows"])), ("Approved", str(counts[RowStatus.APPROVED])),
+                  ("Referred to a specialist", str(counts[RowStatus.REFERRED])),
+                  ("Rejected", str(counts[RowStatus.REJECTED]))]
     return lines
 
 
@@ -104,9 +107,9 @@ def _top_problems(findings: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _advice(outcome: Outcome, counts: Mapping[str, int]) -> str:
-    if outcome.status == "rejected-file":
+    if outcome.status == FileResult.REJECTED_FILE:
         return "The whole file was rejected: see the Errors sheet, correct the file and submit it again."
-    if counts.get("rejected"):
+    if counts.get(RowStatus.REJECTED):
         return ("Open 'Fix and resubmit', correct the highlighted cells (each has a comment saying what is wrong), "
                 "and drop that sheet's workbook into the inbox again as it is. Approved and referred rows are "
                 "already requested: do not send them again.")
@@ -116,7 +119,8 @@ def _advice(outcome: Outcome, counts: Mapping[str, int]) -> str:
 # --- Fix and resubmit, Referred ------------------------------------------------------------------------------
 
 
-def _rows_sheet(wb: Workbook, title: str, outcome: Outcome, status: str, head: Format, bad: Format) -> None:
+def _rows_sheet(wb: Workbook, title: str, outcome: CheckedRows, status: RowStatus, head: Format,
+                bad: Format) -> None:
     assert outcome.raw is not None
     sheet = wb.add_worksheet(title)
     raw = outcome.raw
@@ -131,7 +135,7 @@ def _rows_sheet(wb: Workbook, title: str, outcome: Outcome, status: str, head: F
         texts = [_cell_text(value) for value in values]
         _write_cells(sheet, i, texts, [marks.get((row, letter)) for letter in letters], bad)
         joined = " | ".join(messages.get(row, []))
-        if status == "referred":
+        if status == RowStatus.REFERRED:
             sheet.write_string(i, extra, str(ids[i - 1]))
             sheet.write_string(i, extra + 1, joined)
         else:
@@ -142,8 +146,8 @@ def _rows_sheet(wb: Workbook, title: str, outcome: Outcome, status: str, head: F
 def _rows_header(sheet: Worksheet, headers: list[str], extra: int, status: str, head: Format) -> None:
     for c, text in enumerate(headers):
         sheet.write_string(0, c, text, head)
-    sheet.write_string(0, extra, "Request ID" if status == "referred" else "Messages", head)
-    if status == "referred":
+    sheet.write_string(0, extra, "Request ID" if status == RowStatus.REFERRED else "Messages", head)
+    if status == RowStatus.REFERRED:
         sheet.write_string(0, extra + 1, "Messages", head)
 
 
@@ -151,7 +155,8 @@ def _row_notes(outcome: Outcome, wanted: pd.Index, status: str
                ) -> tuple[dict[int, list[str]], dict[tuple[int, str], list[str]]]:
     """Each row's messages, and each marked cell's (row, column letter) notes."""
     findings = outcome.findings
-    relevant = findings["severity"].eq("error") if status == "rejected" else findings["code"].isin(REFERRAL_CODES)
+    relevant = (findings["severity"].eq("error") if status == RowStatus.REJECTED
+                else findings["code"].isin(REFERRAL_CODES))
     mine = findings[findings["row"].isin(wanted) & relevant]
     messages: dict[int, list[str]] = {}
     marks: dict[tuple[int, str], list[str]] = {}
@@ -193,10 +198,10 @@ def _errors_sheet(wb: Workbook, findings: pd.DataFrame, head: Format) -> None:
         errors.write_string(0, c, name, head)
     errors.set_column(5, 5, 90)
     shown = findings.head(MAX_ERROR_SHEET_ROWS)
-    for i, rec in enumerate(shown[columns].itertuples(index=False, name=None), start=1):
-        for c, value in enumerate(rec):
-            if c == 0 and value is not None and not pd.isna(value):
-                errors.write_number(i, c, int(value))
+    for i, rec in enumerate(records(shown, columns), start=1):
+        for c, value in enumerate(rec.values()):
+            if c == 0 and value is not None:
+                errors.write_number(i, c, value)
             else:
                 errors.write_string(i, c, _cell_text(value))
     if len(findings) > MAX_ERROR_SHEET_ROWS:

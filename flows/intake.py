@@ -32,6 +32,7 @@ from coc_intake.mail import MailSummary
 from coc_intake.night import FileFailure, NightSummary
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
+from coc_intake.states import BATCH_RESULTS
 from coc_intake.store import open_store
 
 P = ParamSpec("P")
@@ -99,7 +100,7 @@ def commit(inbox_uri: str, outbox_uri: str, summary: FileSummary, as_of: dt.date
 
 
 def _publish(outbox_uri: str, summary: FileSummary) -> None:
-    if summary.result not in ("processed", "rejected-file"):
+    if summary.result not in BATCH_RESULTS:
         return
     manifest = _outbox(outbox_uri).manifest(summary.batch_id)
     create_table_artifact(key=f"batch-{summary.batch_id}", table=night.batch_table(manifest),

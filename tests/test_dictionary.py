@@ -137,7 +137,7 @@ def test_referrals_and_warnings_do_not_reject(code: str) -> None:
 
 
 def test_referral_codes_are_exactly_the_spec_referrals() -> None:
-    referrals = {c for c, v in CATALOG.items() if v.kind == "referral"}
+    referrals = {c for c, v in CATALOG.items() if v.referral}
     assert referrals == set(SPEC_REFERRALS)
 
 

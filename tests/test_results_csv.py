@@ -6,18 +6,18 @@ import pandas as pd
 import pytest
 
 from coc_intake import outputs
-from coc_intake.engine import Outcome
+from coc_intake.engine import CheckedRows
 
 
-def _outcome(rows: dict[int, tuple[str, str | None, list[str]]]) -> Outcome:
+def _outcome(rows: dict[int, tuple[str, str | None, list[str]]]) -> CheckedRows:
     frame = pd.DataFrame({"status": [r[0] for r in rows.values()],
                           "request_id": [r[1] for r in rows.values()],
                           "codes": [r[2] for r in rows.values()]}, index=list(rows))
     values = pd.DataFrame(index=list(rows))
-    return Outcome(file="f.xlsx", status="processed", findings=pd.DataFrame(), rows=frame, values=values)
+    return CheckedRows(file="f.xlsx", findings=pd.DataFrame(), rows=frame, values=values)
 
 
-def _by_csv_module(outcome: Outcome) -> bytes:
+def _by_csv_module(outcome: CheckedRows) -> bytes:
     rows = outcome.rows
     return outputs.csv_bytes(["row", "status", "request_id", "codes"],
                              zip(rows.index.tolist(), rows["status"].tolist(), rows["request_id"].tolist(),

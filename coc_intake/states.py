@@ -1,0 +1,35 @@
+"""The states a row and a file end in, named once.
+
+They are ``StrEnum``s: a member is the string it names (equal to it, hashed and printed as it), so documents and
+frames that hold them read as before. orjson writes a member as its text but refuses one as a dict key: keys take
+``.value``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RowStatus(StrEnum):
+    """What became of a data row."""
+
+    APPROVED = "approved"
+    REFERRED = "referred"
+    """Valid, but a specialist decides (a referral reason)."""
+    REJECTED = "rejected"
+
+
+class FileResult(StrEnum):
+    """What became of an inbox file in a run."""
+
+    PROCESSED = "processed"
+    REJECTED_FILE = "rejected-file"
+    """Rejected whole; still a processed file, whose batch says why."""
+    ALREADY_PROCESSED = "already-processed"
+    """Its bytes were committed by an earlier run: nothing new is written."""
+    TAKEN_BY_ANOTHER_RUN = "taken-by-another-run"
+    """Another run holds it (or took it out of the inbox) first."""
+
+
+#: The results of a file that made a batch (the manifest's ``status``).
+BATCH_RESULTS: frozenset[FileResult] = frozenset({FileResult.PROCESSED, FileResult.REJECTED_FILE})
