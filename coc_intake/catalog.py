@@ -1,4 +1,4 @@
-"""The error catalog (SPEC §4): every code with its severity, scope, title and message template.
+"""The error catalog, rendered as docs/errors.md: every code with its severity, scope, title and message template.
 
 Codes are stable and part of the contract; messages say how to fix the problem. Templates are filled with
 ``label`` (the field's label), ``column`` (its letter), ``value`` (as read, masked for SSNs) and the extra

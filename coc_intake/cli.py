@@ -1,4 +1,4 @@
-"""The ``coc`` command line (SPEC §6)."""
+"""The ``coc`` command line (docs/commands.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Decisions (SPEC §4): each row approved, referred or rejected; duplicate rows; request IDs."""
+"""Decisions (docs/errors.md): each row approved, referred or rejected; duplicate rows; request IDs
+(docs/outputs.md#the-outbox)."""
 
 from __future__ import annotations
 

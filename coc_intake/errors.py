@@ -3,7 +3,7 @@
 ::
 
     CocError                      base of everything the library raises on purpose
-    ├── FileRejected              terminal: the file itself is bad (carries a SPEC §4 file finding)
+    ├── FileRejected              terminal: the file itself is bad (carries a file finding, see docs/errors.md)
     ├── ConfigError               terminal: a setting or an argument is wrong; the message says which
     └── TransientError            worth retrying: a store or a mail server did not answer
 

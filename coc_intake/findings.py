@@ -1,4 +1,4 @@
-"""Findings as data (SPEC §4): one record per problem, built in bulk for whole columns of rows."""
+"""Findings as data (docs/errors.md): one record per problem, built in bulk for whole columns of rows."""
 
 from __future__ import annotations
 

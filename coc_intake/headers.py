@@ -1,4 +1,4 @@
-"""Finding the header row and mapping its columns to fields (SPEC §3)."""
+"""Finding the header row and mapping its columns to fields (docs/reading.md#sheet-header-row-columns)."""
 
 from __future__ import annotations
 

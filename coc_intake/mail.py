@@ -1,4 +1,4 @@
-"""E-mail confirmations of approved requests (SPEC §1, §7).
+"""E-mail confirmations of approved requests (docs/outputs.md#confirmation-e-mails).
 
 A batch queues one message per contact address in the outbox's mail queue (written before the batch commits, so a
 rerun writes the same one). Delivery sends each queued message of a committed batch that the outbox's ledger does

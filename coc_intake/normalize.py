@@ -1,4 +1,4 @@
-"""Parsing the text cells into typed columns (SPEC §2), recording every cell that does not parse.
+"""Parsing the text cells into typed columns (docs/fields.md), recording every cell that does not parse.
 
 Each parser works on a whole column: vectorized where the values are mostly unique (SSNs, dates), over the
 distinct values where they repeat (countries, names, e-mail addresses). A cell that was typed but does not parse
@@ -129,7 +129,8 @@ def zip_value(text: str) -> tuple[str | None, str | None]:
 
 
 def parse_dates(raw: pd.Series) -> pd.Series:
-    """SPEC §2's date forms only; anything else (or an impossible date) is NaT. Never guessed in another order."""
+    """The date forms of docs/reading.md#rows only; anything else (or an impossible date) is NaT. Never guessed in
+    another order."""
     text = raw.astype("str")
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
     forms = [

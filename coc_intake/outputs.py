@@ -1,4 +1,4 @@
-"""The batch's documents (SPEC §5): request JSON, results.csv, errors.csv and the manifest.
+"""The batch's documents (docs/outputs.md): request JSON, results.csv, errors.csv and the manifest.
 
 Everything here is a pure function of the outcome and the as-of date, so the same bytes give the same documents.
 """
@@ -30,7 +30,7 @@ JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 
 def csv_safe(value: object) -> str:
-    """A CSV cell that no spreadsheet will run as a formula (SPEC §7)."""
+    """A CSV cell that no spreadsheet will run as a formula (docs/outputs.md#confidentiality)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
     text = str(value)

@@ -1,8 +1,8 @@
-"""Reading an employer's file into a grid of text cells (SPEC §3).
+"""Reading an employer's file into a grid of text cells (docs/reading.md#formats-and-bounds).
 
 Everything is read as text and typed later (``normalize``): the fast readers infer a column's type from its first
 rows and turn later cells that do not fit into silent nulls. Structural problems raise ``FileRejected`` with a
-SPEC file code before any row is looked at.
+file code (docs/errors.md#file-and-header-errors) before any row is looked at.
 """
 
 from __future__ import annotations

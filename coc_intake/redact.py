@@ -1,4 +1,5 @@
-"""Masking SSNs in free text: the last line of defence for logs, console output and stored run state (SPEC §7)."""
+"""Masking SSNs in free text: the last line of defence for logs, console output and stored run state
+(docs/outputs.md#confidentiality)."""
 
 from __future__ import annotations
 

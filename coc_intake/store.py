@@ -104,7 +104,7 @@ def open_store(uri: str, settings: Settings | None = None) -> Store:
 
 
 class LocalStore(Store):
-    """A folder. Files and folders it creates are readable by their owner only (SPEC §7)."""
+    """A folder. Files and folders it creates are readable by their owner only (docs/outputs.md#confidentiality)."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)

@@ -1,4 +1,5 @@
-"""``results.xlsx``: the employer's own rows back, marked per cell, ready to fix and re-upload (SPEC §5)."""
+"""``results.xlsx``: the employer's own rows back, marked per cell, ready to fix and re-upload
+(docs/outputs.md#resultsxlsx)."""
 
 from __future__ import annotations
 

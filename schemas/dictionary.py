@@ -1,4 +1,4 @@
-"""The data dictionary (SPEC §2), loaded from ``dictionary.toml`` beside this module."""
+"""The data dictionary (docs/fields.md), loaded from ``dictionary.toml`` beside this module."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The pandera schemas: a common schema for every row plus one per agreement, built from ``agreements/``.
 
-Every check is named ``<code>@<field>`` (optionally ``#<variant>``) so that a failure maps straight to a SPEC §4
-finding at the field's cell. Checks run on the typed frame that ``coc_intake.normalize`` produced, plus the
+Every check is named ``<code>@<field>`` (optionally ``#<variant>``) so that a failure maps straight to a finding
+(docs/errors.md) at the field's cell. Checks run on the typed frame that ``coc_intake.normalize`` produced, plus the
 ``given__<field>`` flags (was the cell typed at all?) and a few derived columns (``prepare``). Cells that did not
 parse are null and reported already, so every rule passes where its inputs are null.
 """

@@ -133,7 +133,7 @@ def schema_errors(doc: Any) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in request_validator().iter_errors(doc)]
 
 
-# --- SSN scanning (SPEC §7) ---
+# --- SSN scanning (docs/outputs.md#confidentiality) ---
 
 _SSN_SHAPED = re.compile(r"(?<!\d)(\d{3})[- ]?(\d{2})[- ]?(\d{4})(?!\d)")
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{7,9}(?!\d)")

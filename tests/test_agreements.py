@@ -1,4 +1,4 @@
-"""The agreements as data (SPEC §4 boundaries, agreements-research.md §1 and §2).
+"""The agreements as data (their boundary codes: docs/errors.md; agreements-research.md §1 and §2).
 
 The expected values are written here, not read from the TOML files, so that an edit to the data that changes a
 date or a limit fails a test.
@@ -16,7 +16,8 @@ from coc_intake import countries
 D = dt.date
 
 #: code → (entry into force of the first agreement, detached-worker limit in months).
-#: Dates: agreements-research.md §1 (POMS GN 01701.005 / GN 01703.001); limits: SPEC §4.
+#: Dates: agreements-research.md §1 (POMS GN 01701.005 / GN 01703.001).
+#: Limits: the product contract's, as ``coc agreements`` prints them (docs/commands.md#coc-agreements).
 EXPECTED: dict[str, tuple[dt.date, int | None]] = {
     "AU": (D(2002, 10, 1), 60),
     "AT": (D(1991, 11, 1), 60),

@@ -1,4 +1,5 @@
-"""Every code of the error catalog (SPEC §4), produced through the CLI (`coc validate FILE --json`, SPEC §6).
+"""Every code of the error catalog (docs/errors.md), produced through the CLI (`coc validate FILE --json`,
+docs/commands.md#coc-validate).
 
 Each test builds a real file (an .xlsx written by openpyxl, a CSV, or a deliberately broken file), runs the command
 through typer's CliRunner and checks the finding's code, sheet row and column letter, the row's status and that the

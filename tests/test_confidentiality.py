@@ -1,5 +1,5 @@
-"""Confidentiality of the nightly intake's outputs (SPEC §7), through the plain functions (``process_file``,
-``mail.deliver``) over the example workbooks and crafted files.
+"""Confidentiality of the nightly intake's outputs (docs/outputs.md#confidentiality), through the plain functions
+(``process_file``, ``mail.deliver``) over the example workbooks and crafted files.
 
 - Every file and folder the product writes or moves into a local store is readable by its owner only.
 - No workbook or CSV cell is ever a formula: text starting with ``=``, ``+``, ``-`` or ``@`` is a text cell in
@@ -98,8 +98,8 @@ def whole_run(stores: tuple[Path, Path], caplog: pytest.LogCaptureFixture,
               capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[Path, dict[str, str], str]]:
     """The examples and the crafted file through process_file and mail.deliver (confirmations written as .eml).
 
-    Yields the outbox, the texts of the outbox's files before delivery that SPEC §7 keeps free of full SSNs
-    (the queued messages among them), and everything logged or printed during the run."""
+    Yields the outbox, the texts of the outbox's files before delivery that docs/outputs.md#confidentiality keeps
+    free of full SSNs (the queued messages among them), and everything logged or printed during the run."""
     inbox, outbox = stores
     fill_inbox(inbox)
     with caplog.at_level(logging.DEBUG):
@@ -117,7 +117,8 @@ def whole_run(stores: tuple[Path, Path], caplog: pytest.LogCaptureFixture,
 
 
 def full_ssn_allowed(key: str) -> bool:
-    """SPEC §7: request documents, the employer's own results workbook and source/."""
+    """Where docs/outputs.md#confidentiality allows full SSNs: request documents, the employer's own results
+    workbook and source/."""
     parts = key.split("/")
     return key.startswith("batches/") and (
         (parts[2] == "requests" and key.endswith(".json")) or parts[2] == "source" or parts[2] == "results.xlsx")

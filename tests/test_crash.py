@@ -1,5 +1,6 @@
-"""Crash safety of the nightly intake (SPEC §5, §6): a kill -9 at any moment, then a rerun, gives the outbox of an
-uninterrupted run — no lost source, no duplicate batch or request, no half batch.
+"""Crash safety of the nightly intake (docs/outputs.md#the-commit-protocol, docs/commands.md#coc-run): a kill -9 at
+any moment, then a rerun, gives the outbox of an uninterrupted run — no lost source, no duplicate batch or request,
+no half batch.
 
 Two kinds of tests:
 

@@ -1,4 +1,4 @@
-"""Request IDs: a pure function of sponsor, SSN, host country and start date (SPEC §5)."""
+"""Request IDs: a pure function of sponsor, SSN, host country and start date (docs/outputs.md#the-outbox)."""
 
 from __future__ import annotations
 

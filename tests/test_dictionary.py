@@ -1,4 +1,5 @@
-"""The data dictionary, the error catalog and the help commands (SPEC §2, §4, §6)."""
+"""The data dictionary, the error catalog and the help commands (docs/fields.md, docs/errors.md,
+docs/commands.md#coc-help)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from coc_intake.catalog import CATALOG
 from coc_intake.cli import app
 from schemas.dictionary import Required
 
-#: Every code SPEC §4 names, by group.
+#: Every code on the product contract's list (docs/errors.md), by group, written out apart from the catalog.
 SPEC_FILE_CODES = [
     "unreadable-file", "unsupported-format", "file-too-large", "empty-file", "no-header-row", "missing-column",
     "duplicate-column",
@@ -34,7 +35,7 @@ SPEC_CODES = SPEC_FILE_CODES + SPEC_HEADER_NOTICES + SPEC_ROW_CODES + SPEC_REFER
 
 KNOWN_REQUIRED = set(typing.get_args(Required))
 
-#: SPEC §2's table, in order.
+#: The product contract's list of fields (docs/fields.md), in order, written out apart from the dictionary.
 SPEC_KEYS = [
     "employer_ein", "employer_name", "employer_street", "employer_city", "employer_state", "employer_zip",
     "worker_type", "last_name", "first_name", "middle_initial", "ssn", "date_of_birth", "place_of_birth",

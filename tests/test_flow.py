@@ -1,4 +1,4 @@
-"""The nightly intake flow (SPEC §1, §5, §6 ``coc run``, §7) under Prefect's test harness.
+"""The nightly intake flow (docs/commands.md#coc-run, docs/outputs.md) under Prefect's test harness.
 
 Every test calls ``flows.intake.nightly_intake(inbox, outbox, as_of)`` (or ``coc run``) for real, inside the
 session-scoped ``prefect_harness``. Flow calls cost seconds each, so the runs are shared by module-scoped fixtures
@@ -283,7 +283,8 @@ def test_a_failure_is_reported_with_the_ssn_in_its_reason_masked(failed_run: Run
 
 
 def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(failed_run: Run) -> None:
-    """SPEC §7: Prefect run state and artifacts carry masked SSNs or none (here: what the API server stored)."""
+    """Prefect run state and artifacts carry masked SSNs or none, as docs/outputs.md#confidentiality requires (here:
+    what the API server stored)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -384,8 +385,9 @@ def test_file_flow_runs_store_small_parameters_not_the_registry_of_earlier_reque
 def test_a_failing_run_logs_no_full_ssn(
         prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    """SPEC §7: logs carry masked SSNs or none, even when an unexpected exception's message quotes one. Checked
-    through pytest's caplog: the records' messages and their formatted tracebacks, on a one-file run."""
+    """Logs carry masked SSNs or none (docs/outputs.md#confidentiality), even when an unexpected exception's message
+    quotes one. Checked through pytest's caplog: the records' messages and their formatted tracebacks, on a one-file
+    run."""
     inbox, outbox = fresh_stores(tmp_path, [FAILING])
     monkeypatch.setattr("coc_intake.batch.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
     caplog.set_level(logging.INFO)

@@ -1,4 +1,4 @@
-"""The nightly intake's outputs (SPEC §5) through the plain function ``coc_intake.batch.process_file``.
+"""The nightly intake's outputs (docs/outputs.md) through the plain function ``coc_intake.batch.process_file``.
 
 Every test writes real files into a real inbox folder, processes them into a real outbox folder (``LocalStore``) and
 reads the outputs back as an employer, an analyst or an operator would: the manifest, ``results.csv``, ``errors.csv``,
@@ -73,7 +73,7 @@ EXPECTED_FINDINGS = [
 ]
 
 
-#: The manifest's fields that SPEC §5 names (it may hold more).
+#: The manifest's fields that docs/outputs.md#manifestjson names (it may hold more).
 MANIFEST_FIELDS = ["batch_id", "source_name", "sha256", "size_bytes", "as_of", "template_edition", "sheet",
                    "header_row", "status", "rows", "approved", "referred", "rejected", "error_counts", "file_errors",
                    "request_ids"]

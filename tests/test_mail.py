@@ -1,4 +1,5 @@
-"""E-mail confirmations of approved requests (SPEC §1 item 5, §5 ``outbox/mail/``, §7), against a real SMTP server.
+"""E-mail confirmations of approved requests, against a real SMTP server (docs/outputs.md#confirmation-e-mails,
+docs/outputs.md#confidentiality).
 
 The batch is made by the plain functions (``coc_intake.batch.process_file`` over a ``LocalStore``), so no Prefect is
 needed; delivery is ``coc_intake.mail.deliver``. The aiosmtpd server of ``conftest.smtp_server`` records every

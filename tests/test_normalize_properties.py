@@ -1,4 +1,5 @@
-"""Property tests of the cell parsers against python-stdnum and the accepted date forms (SPEC §2)."""
+"""Property tests of the cell parsers against python-stdnum and the accepted date forms
+(docs/reading.md#rows, docs/fields.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Reading files: header detection and mapping, sheet choice, row numbers, CSV encodings, date forms, formulas
-(SPEC §2 dates, §3)."""
+(docs/reading.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The request documents (SPEC §5), now encoded a column at a time by ``coc_intake.jsonrows``, are byte for byte the
-documents of the previous implementation, which built one dict per row and gave it to orjson: that implementation is
-kept here as the oracle, for the example files and for workbooks of awkward but acceptable values."""
+"""The request documents (docs/outputs.md#request-documents-requestsrequest_idjson), now encoded a column at a time
+by ``coc_intake.jsonrows``, are byte for byte the documents of the previous implementation, which built one dict per
+row and gave it to orjson: that implementation is kept here as the oracle, for the example files and for workbooks
+of awkward but acceptable values."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""results.csv (SPEC §5) is joined by Arrow when no cell needs care; the same bytes as the csv module either way."""
+"""results.csv (docs/outputs.md#resultscsv-and-errorscsv) is joined by Arrow when no cell needs care; the same bytes
+as the csv module either way."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``coc template``: the blank workbook of the current edition, and its round trip through intake (SPEC §2, §6)."""
+"""``coc template``: the blank workbook of the current edition, and its round trip through intake (docs/fields.md,
+docs/commands.md#coc-template)."""
 
 from __future__ import annotations
 
