@@ -8,8 +8,7 @@ from pathlib import Path
 
 import xlsxwriter
 
-import agreements
-import schemas
+from coc_intake import agreements, schemas
 
 KEYS = list(schemas.fields())
 LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",

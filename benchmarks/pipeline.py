@@ -76,10 +76,10 @@ def files(folder: str, outbox: str) -> dict[str, Any]:
 
 def flow(folder: str, outbox: str) -> dict[str, Any]:
     """Every file of a folder through the real nightly flow (Prefect's embedded server; its start-up excluded)."""
-    import flows  # noqa: F401, I001 - Prefect settings before Prefect is imported
+    import coc_intake.flows  # noqa: F401, I001 - Prefect settings before Prefect is imported
     from prefect import flow as prefect_flow
 
-    from flows.intake import night_summary, nightly_intake
+    from coc_intake.flows.intake import night_summary, nightly_intake
 
     @prefect_flow
     def warm_up() -> None:  # starts the embedded server, so that the timing below is the intake's own
@@ -132,7 +132,7 @@ def naive(file: str, folder: str) -> dict[str, Any]:
     import pandas as pd
     import pandera.pandas as pa
 
-    import schemas
+    from coc_intake import schemas
 
     timings: dict[str, float] = {}
     start = time.perf_counter()

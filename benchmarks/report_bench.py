@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-import agreements
+from coc_intake import agreements
 from coc_intake.catalog import CATALOG
 from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore

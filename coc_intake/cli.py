@@ -139,7 +139,7 @@ def run(
     if not inbox_uri.startswith("s3://") and not Path(inbox_uri).is_dir():
         raise _fail(f"The inbox {inbox_uri} is not a folder. Create it, or pass --inbox PATH.")
     err.print(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ...")
-    import flows  # noqa: F401 - configures Prefect before it is imported
+    import coc_intake.flows  # noqa: F401 - configures Prefect before it is imported
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False)
@@ -147,7 +147,7 @@ def run(
         state = _intake_flow(workers, dask_address)(inbox_uri, outbox_uri, day,
                                                     parallel=workers > 1 or dask_address is not None,
                                                     return_state=True)
-    from flows.intake import night_summary
+    from coc_intake.flows.intake import night_summary
 
     try:
         result = night_summary(state)
@@ -190,7 +190,7 @@ def _following(progress: Any) -> Iterator[None]:
 
 
 def _intake_flow(workers: int, dask_address: str | None) -> Any:
-    from flows import intake as intake_flow
+    from coc_intake.flows import intake as intake_flow
 
     if dask_address:
         from prefect_dask.task_runners import DaskTaskRunner
@@ -286,7 +286,7 @@ def serve(
                     "PREFECT_API_URL (for example http://127.0.0.1:4200/api).")
     from prefect.schedules import Cron
 
-    import flows  # noqa: F401 - configures Prefect before it is imported
+    import coc_intake.flows  # noqa: F401 - configures Prefect before it is imported
     err.print(f"Serving nightly-intake/{name}: '{settings.schedule_cron}' ({settings.schedule_timezone}), "
               f"{settings.inbox} → {settings.outbox}. Stop with Ctrl-C.")
     _intake_flow(workers, dask_address).serve(
@@ -303,7 +303,7 @@ def template(
         "coc-template.xlsx"),
 ) -> None:
     """Write a blank workbook of the current template edition."""
-    import schemas
+    from coc_intake import schemas
     from coc_intake.template import write_template
 
     if out_path.suffix.casefold() != ".xlsx":
@@ -317,7 +317,7 @@ def template(
 @app.command("agreements")
 def agreements_cmd() -> None:
     """List the agreements in force with their rules."""
-    import agreements as data
+    from coc_intake import agreements as data
 
     table = Table(title="U.S. totalization agreements in force")
     for name in ("Code", "Country", "In force since", "Limit (months)", "Self-employed", "Also requires"):
@@ -334,7 +334,7 @@ def help_cmd(
     field: Annotated[str | None, typer.Argument(help="A field's key, label or alias; omit it to list all.")] = None,
 ) -> None:
     """Show the help of a field (or list every field)."""
-    import schemas
+    from coc_intake import schemas
 
     if field is None:
         table = Table(title=f"Fields of template edition {schemas.edition()}")

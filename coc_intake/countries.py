@@ -8,7 +8,7 @@ from functools import cache
 
 import pycountry
 
-import agreements
+from coc_intake import agreements
 
 #: Spellings people use that pycountry does not list.
 _EXTRA = {

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-import agreements
+from coc_intake import agreements
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.findings import Findings
 from coc_intake.states import RowStatus

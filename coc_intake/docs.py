@@ -152,7 +152,7 @@ def commands_markdown(current: str) -> str:
 
 def generated() -> dict[str, Callable[[str], str]]:
     """Each generated file (relative to the project) → its text made from the code, given its current text."""
-    from schemas.docs import fields_markdown
+    from coc_intake.schemas.docs import fields_markdown
 
     return {
         "docs/fields.md": lambda _: fields_markdown(),

@@ -16,8 +16,7 @@ from typing import ClassVar, Literal, TypeAlias
 
 import pandas as pd
 
-import schemas
-from coc_intake import countries, headers
+from coc_intake import countries, headers, schemas
 from coc_intake.decide import EarlierRows, decide
 from coc_intake.errors import FileRejected
 from coc_intake.findings import Finding, Findings, frame_of, sort_key

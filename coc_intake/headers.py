@@ -9,7 +9,7 @@ from functools import cache
 
 from rapidfuzz import fuzz, process
 
-import schemas
+from coc_intake import schemas
 from coc_intake.findings import Finding
 from coc_intake.read import column_letter
 

@@ -19,9 +19,7 @@ import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 from stdnum.us import ein as stdnum_ein
 
-import agreements
-import schemas
-from coc_intake import countries
+from coc_intake import agreements, countries, schemas
 from coc_intake.findings import Findings
 
 USPS_STATES = frozenset(

@@ -17,9 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import agreements
-import schemas
-from coc_intake import jsonrows
+from coc_intake import agreements, jsonrows, schemas
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.findings import records

@@ -10,9 +10,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-import agreements
-import schemas
-from coc_intake import countries, xlsx
+from coc_intake import agreements, countries, schemas, xlsx
 from coc_intake.normalize import USPS_STATES
 
 TEMPLATE_ROWS = 1000

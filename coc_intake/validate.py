@@ -8,10 +8,10 @@ from functools import cache
 import pandas as pd
 import pandera.errors
 
-import agreements
+from coc_intake import agreements
 from coc_intake.findings import Findings
 from coc_intake.normalize import normalize
-from schemas.rules import prepare, rules_for, schema_for
+from coc_intake.schemas.rules import prepare, rules_for, schema_for
 
 
 def _failures(frame: pd.DataFrame, code: str | None, as_of: dt.date) -> list[tuple[str, list[int]]]:

@@ -1,5 +1,5 @@
 """Prefect orchestration of the intake: thin flows over the plain functions of ``coc_intake``."""
 
-from flows._env import configure
+from coc_intake.flows._env import configure
 
 configure()

@@ -1,15 +1,15 @@
-"""``docs/fields.md``, generated from the data dictionary (``python -m schemas.docs > docs/fields.md``)."""
+"""``docs/fields.md``, generated from the data dictionary (``python -m coc_intake.docs``)."""
 
 from __future__ import annotations
 
-from schemas.dictionary import edition, fields
+from coc_intake.schemas.dictionary import edition, fields
 
 
 def fields_markdown() -> str:
     lines = [
         f"# Fields of the assignments workbook (template edition {edition()})",
         "",
-        "Generated from `schemas/dictionary.toml` by `python -m schemas.docs`; do not edit by hand.",
+        "Generated from `schemas/dictionary.toml` by `python -m coc_intake.docs`; do not edit by hand.",
         "",
         "| Label | Key | Required | Allowed values | Also accepted as header | Help |",
         "|---|---|---|---|---|---|",

@@ -16,9 +16,9 @@ from functools import cache
 import pandas as pd
 import pandera.pandas as pa
 
-import agreements
-from agreements import Agreement
-from schemas.dictionary import fields
+from coc_intake import agreements
+from coc_intake.agreements import Agreement
+from coc_intake.schemas.dictionary import fields
 
 Frame = pd.DataFrame
 Params = Callable[[Frame], list[dict[str, object]]]

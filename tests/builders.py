@@ -12,7 +12,7 @@ from typing import Any
 import openpyxl
 from typer.testing import CliRunner
 
-import schemas
+from coc_intake import schemas
 from coc_intake.cli import app
 
 AS_OF = "2026-11-25"

@@ -26,7 +26,7 @@ def prefect_harness() -> Iterator[None]:
     """Prefect's test harness, entered once: it costs 15-20 s to start on the 2-core machine."""
     from prefect.testing.utilities import prefect_test_harness
 
-    import flows  # noqa: F401 - applies the project's Prefect settings first
+    import coc_intake.flows  # noqa: F401 - applies the project's Prefect settings first
 
     with prefect_test_harness(server_startup_timeout=180):
         yield

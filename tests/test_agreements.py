@@ -10,8 +10,7 @@ import datetime as dt
 
 import pytest
 
-import agreements
-from coc_intake import countries
+from coc_intake import agreements, countries
 
 D = dt.date
 

@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 from openpyxl.packaging.custom import StringProperty
 
-import schemas
+from coc_intake import schemas
 from tests.builders import AS_OF, BASE_ROW, row, validate_json, write_csv, write_xlsx
 
 D = dt.date

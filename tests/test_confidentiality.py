@@ -26,8 +26,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-import schemas
-from coc_intake import mail
+from coc_intake import mail, schemas
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore

@@ -9,10 +9,10 @@ import typing
 import pytest
 from typer.testing import CliRunner
 
-import schemas
+from coc_intake import schemas
 from coc_intake.catalog import CATALOG
 from coc_intake.cli import app
-from schemas.dictionary import Required
+from coc_intake.schemas.dictionary import Required
 
 #: Every code on the product contract's list (docs/errors.md), by group, written out apart from the catalog.
 SPEC_FILE_CODES = [

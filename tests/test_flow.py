@@ -1,6 +1,6 @@
 """The nightly intake flow (docs/commands.md#coc-run, docs/outputs.md) under Prefect's test harness.
 
-Every test calls ``flows.intake.nightly_intake(inbox, outbox, as_of)`` (or ``coc run``) for real, inside the
+Every test calls ``coc_intake.flows.intake.nightly_intake(inbox, outbox, as_of)`` (or ``coc run``) for real, inside the
 session-scoped ``prefect_harness``. Flow calls cost seconds each, so the runs are shared by module-scoped fixtures
 where the tests only read their results.
 """
@@ -100,7 +100,7 @@ def fresh_stores(root: Path, names: list[str] = EXAMPLE_NAMES) -> tuple[Path, Pa
 
 
 def run_flow(inbox: Path, outbox: Path, day: dt.date = DAY) -> NightSummary:
-    from flows.intake import night_summary, nightly_intake
+    from coc_intake.flows.intake import night_summary, nightly_intake
 
     return night_summary(nightly_intake(str(inbox), str(outbox), day, return_state=True))
 
@@ -244,7 +244,7 @@ def failed_run(prefect_harness: None, no_smtp: None, tmp_path_factory: pytest.Te
         mp.setattr("coc_intake.batch.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
         root.addHandler(collect)
         try:
-            from flows.intake import night_summary, nightly_intake
+            from coc_intake.flows.intake import night_summary, nightly_intake
 
             state = nightly_intake(str(inbox), str(outbox), DAY, return_state=True)
             result = night_summary(state)
@@ -344,7 +344,7 @@ def test_a_night_without_an_as_of_date_is_named_after_today(
     """A deployment's scheduled run passes no date: its run is still named after the night it processes."""
     from prefect.client.orchestration import get_client
 
-    from flows.intake import night_summary, nightly_intake
+    from coc_intake.flows.intake import night_summary, nightly_intake
 
     inbox, outbox = fresh_stores(tmp_path, [])
     state = nightly_intake(str(inbox), str(outbox), return_state=True)

@@ -20,9 +20,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-import agreements
-import schemas
-from coc_intake import batch
+from coc_intake import agreements, batch, schemas
 from coc_intake.known import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore

@@ -13,7 +13,7 @@ import pytest
 import xlsxwriter
 from openpyxl.utils import get_column_letter
 
-import schemas
+from coc_intake import schemas
 from coc_intake.engine import Outcome, check_file
 from tests.builders import AS_OF, codes_at, row, validate_json, write_csv, write_xlsx
 
@@ -385,9 +385,8 @@ def test_a_file_checks_the_same_whether_the_validator_is_readied_beside_the_read
 
 
 def test_readying_the_validator_builds_every_agreements_schema_once_per_date() -> None:
-    import agreements
-    from coc_intake import validate
-    from schemas.rules import schema_for
+    from coc_intake import agreements, validate
+    from coc_intake.schemas.rules import schema_for
 
     as_of = dt.date(2031, 2, 3)  # a date no other test validates on: its schemas are built here
     before = schema_for.cache_info()

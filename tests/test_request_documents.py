@@ -14,9 +14,7 @@ import orjson
 import pandas as pd
 import pytest
 
-import agreements
-import schemas
-from coc_intake import outputs
+from coc_intake import agreements, outputs, schemas
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.engine import Outcome, check_file
 from tests.builders import row, write_xlsx

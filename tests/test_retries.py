@@ -15,7 +15,7 @@ def test_a_transient_store_failure_is_retried_until_it_passes(prefect_harness: N
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect import flow
 
-    from flows import intake as intake_flow
+    from coc_intake.flows import intake as intake_flow
 
     calls: list[int] = []
     real = batch.list_inbox
@@ -41,7 +41,7 @@ def test_a_data_or_code_error_is_not_retried(prefect_harness: None, tmp_path: Pa
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect import flow
 
-    from flows import intake as intake_flow
+    from coc_intake.flows import intake as intake_flow
 
     calls: list[int] = []
 

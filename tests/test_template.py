@@ -12,9 +12,7 @@ import pytest
 from openpyxl.utils import get_column_letter, range_boundaries
 from typer.testing import CliRunner
 
-import agreements
-import schemas
-from coc_intake import countries
+from coc_intake import agreements, countries, schemas
 from coc_intake.cli import app
 from tests.builders import row, validate_json
 
