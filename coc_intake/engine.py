@@ -25,7 +25,7 @@ from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
 from coc_intake.states import FileResult, RowStatus
-from coc_intake.timing import OFF, Stages
+from coc_intake.timing import stage
 
 
 @dataclass(kw_only=True)
@@ -119,7 +119,7 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
 
 
 def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-               known_requests: Mapping[str, str] | None = None, stages: Stages = OFF,
+               known_requests: Mapping[str, str] | None = None,
                decided: Callable[[CheckedRows], None] | None = None) -> Outcome:
     """Read, validate and decide every row of one file, given as its content or its path (``read.open_source``).
 
@@ -131,7 +131,7 @@ def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits =
     readying = ThreadPoolExecutor(1, thread_name_prefix="ready-validator")
     try:
         validator = readying.submit(_ready, as_of) if source_size(source) < READY_BESIDE_READ_BELOW else None
-        return _check(source, name, as_of, limits, known_requests, stages, readying, validator, decided)
+        return _check(source, name, as_of, limits, known_requests, readying, validator, decided)
     finally:
         readying.shutdown(wait=False)
 
@@ -164,10 +164,10 @@ def _ready(as_of: dt.date) -> ModuleType:
 
 
 def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, known_requests: Mapping[str, str] | None,
-           stages: Stages, readying: ThreadPoolExecutor, validator: Future[ModuleType] | None,
+           readying: ThreadPoolExecutor, validator: Future[ModuleType] | None,
            decided: Callable[[CheckedRows], None] | None) -> Outcome:
     try:
-        with stages("read"):
+        with stage("read"):
             sources = open_source(source, name, limits)
             located = _locate(sources)
         if located is None:
@@ -181,7 +181,7 @@ def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, know
         notices.append(Finding.of("outdated-template", value=edition, edition=schemas.edition()))
     if any(f.severity == "error" for f in notices):
         return _file_outcome(name, notices, grid.sheet, header.row, edition)
-    with stages("read"):
+    with stage("read"):
         raw = _data_rows(grid, header)
     if raw.empty:
         return _file_outcome(
@@ -205,11 +205,11 @@ def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, know
     rows: list[pd.DataFrame] = []
     for start in range(0, len(by_field), step):
         found = out.empty_like()
-        with stages("normalize"):
+        with stage("normalize"):
             parsed = normalize(by_field.iloc[start:start + step], found)
-        with stages("validate"):
+        with stage("validate"):
             validator.result().validate(parsed.values, parsed.given, as_of, found)
-        with stages("decide"):
+        with stage("decide"):
             decisions = decide(parsed.values, found, known_requests, earlier)
         out.extend(found)
         values.append(parsed.values)
