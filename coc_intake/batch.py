@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from coc_intake import mail, outputs
-from coc_intake.engine import CheckedRows, check_file
+from coc_intake.engine import CheckedRows, FileCheck
 from coc_intake.errors import TransientError
 from coc_intake.known import KnownRequests
 from coc_intake.outbox import Outbox
@@ -180,8 +180,11 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
     """Check the file and write every document of its batch; the manifest is staged, not committed."""
     batch_id = file.batch_id
     with RequestWriter(outbox, batch_id, as_of) as requests:
-        # A large file's rows are checked in parts: each part's requests are written while the next is checked.
-        outcome = check_file(file.source, file.name, as_of, settings.limits, known.lookup, requests.add)
+        with FileCheck(file.source, file.name, as_of, settings.limits, known.lookup) as check:
+            # A large file's rows are checked in parts: each part's requests are written while the next is checked.
+            for part in check.parts():
+                requests.add(part)
+            outcome = check.outcome()
         # The other outputs are built while the request files are written: their building is Python work, the
         # writing mostly the file system's. "write requests" is the wait left once they are done.
         with stage("write csv"):
