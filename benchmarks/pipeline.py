@@ -30,17 +30,17 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore
-    from coc_intake.timing import Stages
+    from coc_intake.timing import measured
 
     path = Path(file)
     inbox_dir = Path(outbox).with_name(Path(outbox).name + "-inbox")
     inbox_dir.mkdir(parents=True, exist_ok=True)
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
-    stages = Stages()
-    start, used = time.perf_counter(), cpu_seconds()
-    summary = process_file(LocalStore(inbox_dir), Outbox(LocalStore(outbox)), path.name, AS_OF, Settings.from_env(),
-                           KnownRequests(), stages)
-    wall = time.perf_counter() - start
+    with measured() as stages:
+        start, used = time.perf_counter(), cpu_seconds()
+        summary = process_file(LocalStore(inbox_dir), Outbox(LocalStore(outbox)), path.name, AS_OF,
+                               Settings.from_env(), KnownRequests())
+        wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
             "rows": summary.rows, "requests": summary.requests, "rss_mb": peak_rss_mb(),

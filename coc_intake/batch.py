@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from coc_intake import mail, outputs
-from coc_intake.engine import CheckedRows, check_file
+from coc_intake.engine import CheckedRows, FileCheck
 from coc_intake.errors import TransientError
 from coc_intake.known import KnownRequests
 from coc_intake.outbox import Outbox
@@ -20,7 +20,7 @@ from coc_intake.requestwriter import RequestWriter
 from coc_intake.settings import Settings
 from coc_intake.states import FileResult
 from coc_intake.store import Store
-from coc_intake.timing import OFF, Stages
+from coc_intake.timing import stage
 from coc_intake.workbook import build_results_workbook
 
 
@@ -95,16 +95,16 @@ def list_inbox(inbox: Store) -> list[str]:
 
 
 def process_file(inbox: Store, outbox: Outbox, name: str, as_of: dt.date, settings: Settings,
-                 known: KnownRequests, stages: Stages = OFF) -> FileSummary:
+                 known: KnownRequests) -> FileSummary:
     """Process one inbox file into a committed batch and take it out of the inbox: what a nightly run does with
     each file, in one call. ``known`` grows with the batch's request IDs."""
-    prepared = prepare_file(inbox, outbox, name, as_of, settings, known, stages)
-    with stages("commit"):
+    prepared = prepare_file(inbox, outbox, name, as_of, settings, known)
+    with stage("commit"):
         return commit_file(inbox, outbox, prepared, as_of, settings, known)
 
 
 def prepare_file(inbox: Store, outbox: Outbox, name: str, as_of: dt.date, settings: Settings,
-                 known: KnownRequests, stages: Stages = OFF) -> FileSummary:
+                 known: KnownRequests) -> FileSummary:
     """Write the whole batch but its commit marker (``pending`` set) and keep the file claimed; or say why not."""
     try:
         file = open_submission(inbox, name)
@@ -119,7 +119,7 @@ def prepare_file(inbox: Store, outbox: Outbox, name: str, as_of: dt.date, settin
         if outbox.is_committed(batch_id):  # committed by another run between our check and our claim
             return _already(inbox, outbox, file)
         outbox.tidy(batch_id)
-        return _write_batch(outbox, file, as_of, settings, known, stages)
+        return _write_batch(outbox, file, as_of, settings, known)
     except BaseException:
         outbox.release(batch_id)
         raise
@@ -175,30 +175,33 @@ def _already(inbox: Store, outbox: Outbox, file: Submission) -> FileSummary:
     return FileSummary(file.name, file.batch_id, FileResult.ALREADY_PROCESSED)
 
 
-def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Settings, known: KnownRequests,
-                 stages: Stages = OFF) -> FileSummary:
+def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Settings,
+                 known: KnownRequests) -> FileSummary:
     """Check the file and write every document of its batch; the manifest is staged, not committed."""
     batch_id = file.batch_id
     with RequestWriter(outbox, batch_id, as_of) as requests:
-        # A large file's rows are checked in parts: each part's requests are written while the next is checked.
-        outcome = check_file(file.source, file.name, as_of, settings.limits, known.lookup, stages, requests.add)
+        with FileCheck(file.source, file.name, as_of, settings.limits, known.lookup) as check:
+            # A large file's rows are checked in parts: each part's requests are written while the next is checked.
+            for part in check.parts():
+                requests.add(part)
+            outcome = check.outcome()
         # The other outputs are built while the request files are written: their building is Python work, the
         # writing mostly the file system's. "write requests" is the wait left once they are done.
-        with stages("write csv"):
+        with stage("write csv"):
             outbox.write_document(batch_id, "results.csv", outputs.results_csv(outcome))
             outbox.write_document(batch_id, "errors.csv", outputs.errors_csv(outcome))
-        with stages("write workbooks"):
+        with stage("write workbooks"):
             outbox.write_document(batch_id, "results.xlsx", build_results_workbook(outcome, as_of))
-        with stages("commit"):
+        with stage("commit"):
             outbox.queue_messages(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from))
             # The manifest is built now, from the IDs being written, while they are being written.
             request_ids = outputs.request_ids(outcome)
             manifest = outputs.manifest(outcome, batch_id, file.sha, file.size, as_of, request_ids)
-        with stages("write requests"):
+        with stage("write requests"):
             written = requests.finish()
         if written != request_ids:  # pragma: no cover - both come from the same positions
             raise RuntimeError(f"{file.name}: the request files written differ from the manifest's request IDs")
-    with stages("commit"):
+    with stage("commit"):
         file.copy_to(outbox)
         outbox.stage(batch_id, manifest)
     counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}

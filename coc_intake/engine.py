@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import ClassVar, Literal, TypeAlias
 
 import pandas as pd
@@ -24,7 +24,7 @@ from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
 from coc_intake.states import FileResult, RowStatus
-from coc_intake.timing import OFF, Stages
+from coc_intake.timing import stage
 
 
 @dataclass(kw_only=True)
@@ -118,21 +118,78 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
 
 
 def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-               known_requests: Mapping[str, str] | None = None, stages: Stages = OFF,
-               decided: Callable[[CheckedRows], None] | None = None) -> Outcome:
+               known_requests: Mapping[str, str] | None = None) -> Outcome:
     """Read, validate and decide every row of one file, given as its content or its path (``read.open_source``).
 
     ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
-    ``decided``, if given, is called with each part of the rows (``part_rows``) as soon as it is decided, in row
-    order: a CheckedRows of those rows without findings, so that the caller can start writing their requests while
-    the rest is checked. The findings and decisions are the same as those of the rows checked all at once.
     """
-    readying = ThreadPoolExecutor(1, thread_name_prefix="ready-validator")
+    with FileCheck(source, name, as_of, limits, known_requests) as check:
+        return check.outcome()
+
+
+class FileCheck:
+    """The check of one file (``check_file``), for a caller that also takes its rows a part at a time (``parts``)
+    to write their requests while the rest is checked. Used as a context manager: leaving it stops a check left
+    before its end."""
+
+    def __init__(self, source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
+                 known_requests: Mapping[str, str] | None = None) -> None:
+        self._source, self._name, self._as_of, self._limits = source, name, as_of, limits
+        self._known_requests = known_requests
+        self._run: Generator[CheckedRows, None, Outcome] | None = None
+        self._outcome: Outcome | None = None
+
+    def __enter__(self) -> FileCheck:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def parts(self) -> Iterator[CheckedRows]:
+        """Each part of the rows (``part_rows``) as soon as it is decided, in row order: a CheckedRows of those rows
+        without findings. Taken before ``outcome``; the findings and decisions are those of the rows checked whole."""
+        while (part := self._next(in_parts=True)) is not None:
+            yield part
+
+    def outcome(self) -> Outcome:
+        """The whole file's outcome. The parts not taken are checked first; with none taken, the file is checked
+        whole, since each part has a fixed cost."""
+        while self._next(in_parts=False) is not None:
+            pass
+        if self._outcome is None:
+            raise RuntimeError(f"the check of {self._name} was closed before its end")
+        return self._outcome
+
+    def close(self) -> None:
+        if self._run is not None:
+            self._run.close()
+
+    def _next(self, in_parts: bool) -> CheckedRows | None:
+        """The next part decided, or None once the outcome is known. The run holds no reference back to this
+        object, so that dropping an unfinished check also ends its run (and its thread)."""
+        if self._outcome is not None:
+            return None
+        if self._run is None:
+            self._run = _checked(self._source, self._name, self._as_of, self._limits, self._known_requests, in_parts)
+        try:
+            return next(self._run)
+        except StopIteration as done:
+            self._outcome = done.value
+            return None
+
+
+def _checked(source: bytes | Path, name: str, as_of: dt.date, limits: Limits,
+             known_requests: Mapping[str, str] | None, in_parts: bool) -> Generator[CheckedRows, None, Outcome]:
+    """read → map headers → normalize → validate → decide, with the validator readied meanwhile."""
+    readying = _Readying(source, as_of)
     try:
-        validator = readying.submit(_ready, as_of) if source_size(source) < READY_BESIDE_READ_BELOW else None
-        return _check(source, name, as_of, limits, known_requests, stages, readying, validator, decided)
+        sheet = _read(source, name, limits)
+        if isinstance(sheet, RejectedFile):
+            return sheet
+        readying.after_read()
+        return (yield from _decided(sheet, as_of, known_requests, readying.validator, in_parts))
     finally:
-        readying.shutdown(wait=False)
+        readying.close()
 
 
 #: Files smaller than this (~250k rows) have the validator readied while the reader parses the sheet, which it
@@ -162,64 +219,119 @@ def _ready(as_of: dt.date) -> ModuleType:
     return validator
 
 
-def _check(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, known_requests: Mapping[str, str] | None,
-           stages: Stages, readying: ThreadPoolExecutor, validator: Future[ModuleType] | None,
-           decided: Callable[[CheckedRows], None] | None) -> Outcome:
+class _Readying:
+    """The validator, readied on a thread of its own: beside the read for a small file, after it for a large one."""
+
+    def __init__(self, source: bytes | Path, as_of: dt.date) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ready-validator")
+        self._module: Future[ModuleType] | None = None
+        if source_size(source) < READY_BESIDE_READ_BELOW:
+            self._module = self._pool.submit(_ready, as_of)
+
+    def after_read(self) -> None:
+        if self._module is None:
+            # Imported beside normalize, which spends much of its time in Arrow kernels that release the GIL.
+            self._module = self._pool.submit(importlib.import_module, "coc_intake.validate")
+
+    def validator(self) -> ModuleType:
+        if self._module is None:
+            raise RuntimeError("the validator is readied after the read")
+        return self._module.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    """The sheet of a file whose rows are to be checked: its header row, mapped, and the cells below it."""
+
+    file: str
+    grid: Grid
+    header: headers.HeaderMap
+    raw: pd.DataFrame
+    notices: list[Finding]
+
+    def part(self, rows: pd.DataFrame, values: pd.DataFrame) -> CheckedRows:
+        """The outcome of a part of the rows: their decisions and values, without findings."""
+        return CheckedRows(file=self.file, findings=frame_of(), rows=rows, sheet=self.grid.sheet,
+                           header_row=self.header.row, edition=self.grid.edition, values=values)
+
+    def whole(self, rows: pd.DataFrame, values: pd.DataFrame, findings: pd.DataFrame) -> CheckedRows:
+        """The file's outcome, with the sheet's own cells that its outputs quote."""
+        return CheckedRows(file=self.file, findings=findings, rows=rows, sheet=self.grid.sheet,
+                           header_row=self.header.row, edition=self.grid.edition, values=values, raw=self.raw,
+                           letters=self.header.letters,
+                           headers=_header_texts(self.grid, self.header, list(self.raw.columns)))
+
+
+def _read(source: bytes | Path, name: str, limits: Limits) -> _Sheet | RejectedFile:
+    """The sheet to check, its header row mapped; or why the whole file is rejected."""
     try:
-        with stages("read"):
-            sources = open_source(source, name, limits)
-            located = _locate(sources)
-        if located is None:
-            return _file_outcome(name, [Finding.of("no-header-row")])
-        grid, header = located
+        with stage("read"):
+            located = _locate(open_source(source, name, limits))
     except FileRejected as exc:
         return _rejected(name, exc)
-    edition = grid.edition
-    notices = list(header.findings)
-    if edition is not None and edition != schemas.edition():
-        notices.append(Finding.of("outdated-template", value=edition, edition=schemas.edition()))
+    if located is None:
+        return _file_outcome(name, [Finding.of("no-header-row")])
+    grid, header = located
+    notices = _notices(grid, header)
     if any(f.severity == "error" for f in notices):
-        return _file_outcome(name, notices, grid.sheet, header.row, edition)
-    with stages("read"):
+        return _file_outcome(name, notices, grid.sheet, header.row, grid.edition)
+    with stage("read"):
         raw = _data_rows(grid, header)
     if raw.empty:
         return _file_outcome(
-            name, [*notices, Finding.of("empty-file", reason=" below the header")],
-            grid.sheet, header.row, edition)
+            name, [*notices, Finding.of("empty-file", reason=" below the header")], grid.sheet, header.row,
+            grid.edition)
+    return _Sheet(name, grid, header, raw, notices)
 
-    letters = header.letters
-    by_field = pd.DataFrame({key: raw[letter] for key, letter in letters.items()}, index=raw.index)
-    labels = {k: f.label for k, f in schemas.fields().items()}
-    out = Findings(letters, labels)
-    for notice in notices:
+
+def _notices(grid: Grid, header: headers.HeaderMap) -> list[Finding]:
+    notices = list(header.findings)
+    if grid.edition is not None and grid.edition != schemas.edition():
+        notices.append(Finding.of("outdated-template", value=grid.edition, edition=schemas.edition()))
+    return notices
+
+
+def _decided(sheet: _Sheet, as_of: dt.date, known_requests: Mapping[str, str] | None,
+             validator: Callable[[], ModuleType], in_parts: bool) -> Generator[CheckedRows, None, CheckedRows]:
+    """Every row of the sheet normalized, validated and decided; with ``in_parts``, a part at a time, each part
+    yielded once decided."""
+    letters = sheet.header.letters
+    by_field = pd.DataFrame({key: sheet.raw[letter] for key, letter in letters.items()}, index=sheet.raw.index)
+    out = Findings(letters, {k: f.label for k, f in schemas.fields().items()})
+    for notice in sheet.notices:
         out.add_one(notice)
-    if validator is None:
-        # Imported beside normalize, which spends much of its time in Arrow kernels that release the GIL.
-        validator = readying.submit(importlib.import_module, "coc_intake.validate")
     # Every check is about one row, but for duplicate rows, which look back at the rows kept so far (``earlier``):
     # so the rows can be checked a part at a time, in order, and each part's findings are its rows' own.
-    step = part_rows(len(by_field)) if decided is not None else len(by_field)
+    step = part_rows(len(by_field)) if in_parts else len(by_field)
     earlier = EarlierRows()
     values: list[pd.DataFrame] = []
     rows: list[pd.DataFrame] = []
     for start in range(0, len(by_field), step):
         found = out.empty_like()
-        with stages("normalize"):
-            parsed = normalize(by_field.iloc[start:start + step], found)
-        with stages("validate"):
-            validator.result().validate(parsed.values, parsed.given, as_of, found)
-        with stages("decide"):
-            decisions = decide(parsed.values, found, known_requests, earlier)
+        part_values, decisions = _decide_part(by_field.iloc[start:start + step], found, as_of, known_requests,
+                                              earlier, validator)
         out.extend(found)
-        values.append(parsed.values)
+        values.append(part_values)
         rows.append(decisions)
-        if decided is not None:
-            decided(CheckedRows(file=name, findings=frame_of(), rows=decisions, sheet=grid.sheet,
-                                header_row=header.row, edition=edition, values=parsed.values))
-    del earlier, by_field, parsed
-    return CheckedRows(file=name, findings=sort_key(out.frame()), rows=_joined(rows), sheet=grid.sheet,
-                       header_row=header.row, edition=edition, values=_joined(values), raw=raw, letters=letters,
-                       headers=_header_texts(grid, header, list(raw.columns)))
+        if in_parts:
+            yield sheet.part(decisions, part_values)
+    del earlier, by_field
+    return sheet.whole(_joined(rows), _joined(values), sort_key(out.frame()))
+
+
+def _decide_part(by_field: pd.DataFrame, found: Findings, as_of: dt.date, known_requests: Mapping[str, str] | None,
+                 earlier: EarlierRows, validator: Callable[[], ModuleType]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Some rows' typed values and decisions; their findings go into ``found``."""
+    with stage("normalize"):
+        parsed = normalize(by_field, found)
+    with stage("validate"):
+        validator().validate(parsed.values, parsed.given, as_of, found)
+    with stage("decide"):
+        decisions = decide(parsed.values, found, known_requests, earlier)
+    return parsed.values, decisions
 
 
 def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 
 def cpu_seconds() -> float:
@@ -23,6 +24,8 @@ def peak_rss_mb() -> float:
 
 
 class Stages:
+    """What ``measured`` collects: per stage, its seconds, CPU seconds and the peak memory when it last ended."""
+
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self.cpu: defaultdict[str, float] = defaultdict(float)
@@ -32,21 +35,35 @@ class Stages:
         """Stage → the process's peak RSS when it last ended: the stage where it first reaches the overall peak is
         the one that sets it."""
 
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        start, used = time.perf_counter(), cpu_seconds()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - start
-            self.cpu[name] += cpu_seconds() - used
-            self.peak_mb[name] = peak_rss_mb()
+
+#: The stages being measured. Held in a context, not passed down, so that the pipeline's functions need no timer
+#: parameter; the threads of a pool start with an empty context, so only the calling thread's stages are timed.
+_measuring: ContextVar[Stages | None] = ContextVar("coc_intake_stages", default=None)
 
 
-class _Off(Stages):
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
+@contextmanager
+def measured() -> Iterator[Stages]:
+    """Time every ``stage`` entered in this context, until the block ends, into the Stages it gives."""
+    stages = Stages()
+    token = _measuring.set(stages)
+    try:
+        yield stages
+    finally:
+        _measuring.reset(token)
+
+
+@contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Add the block's time to stage ``name`` of the stages being measured (``measured``); a no-op unless some
+    are, as in production."""
+    stages = _measuring.get()
+    if stages is None:
         yield
-
-
-OFF = _Off()
+        return
+    start, used = time.perf_counter(), cpu_seconds()
+    try:
+        yield
+    finally:
+        stages.seconds[name] += time.perf_counter() - start
+        stages.cpu[name] += cpu_seconds() - used
+        stages.peak_mb[name] = peak_rss_mb()

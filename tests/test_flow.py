@@ -110,15 +110,15 @@ def as_json(summary: NightSummary) -> str:
 
 
 def fail_for(name: str, message: str) -> Any:
-    """A stand-in for ``coc_intake.batch.check_file`` that raises for one file name only."""
-    from coc_intake.engine import check_file as real
+    """A stand-in for ``coc_intake.batch.FileCheck`` that raises for one file name only."""
+    from coc_intake.engine import FileCheck as real
 
-    def check_file(source: bytes | Path, file_name: str, *args: Any, **kwargs: Any) -> Any:
+    def file_check(source: bytes | Path, file_name: str, *args: Any, **kwargs: Any) -> Any:
         if file_name == name:
             raise RuntimeError(message)
         return real(source, file_name, *args, **kwargs)
 
-    return check_file
+    return file_check
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def failed_run(prefect_harness: None, no_smtp: None, tmp_path_factory: pytest.Te
     root = logging.getLogger()
     with pytest.MonkeyPatch.context() as mp:
         # an unexpected exception whose message quotes a cell, as a parser's might
-        mp.setattr("coc_intake.batch.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
+        mp.setattr("coc_intake.batch.FileCheck", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
         root.addHandler(collect)
         try:
             from coc_intake.flows.intake import night_summary, nightly_intake
@@ -389,7 +389,7 @@ def test_a_failing_run_logs_no_full_ssn(
     quotes one. Checked through pytest's caplog: the records' messages and their formatted tracebacks, on a one-file
     run."""
     inbox, outbox = fresh_stores(tmp_path, [FAILING])
-    monkeypatch.setattr("coc_intake.batch.check_file", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
+    monkeypatch.setattr("coc_intake.batch.FileCheck", fail_for(FAILING, f"cannot convert cell value '{LEAKY_SSN}'"))
     caplog.set_level(logging.INFO)
     result = run_flow(inbox, outbox)
     assert [f.name for f in result.failures] == [FAILING]
@@ -437,7 +437,7 @@ def test_coc_run_exits_1_when_a_file_fails_and_leaves_it_in_the_inbox(
         prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = "initech-contractors.xlsx"
     inbox, outbox = fresh_stores(tmp_path, [FAILING, other])
-    monkeypatch.setattr("coc_intake.batch.check_file", fail_for(FAILING, "disk on fire"))
+    monkeypatch.setattr("coc_intake.batch.FileCheck", fail_for(FAILING, "disk on fire"))
     result = coc_run(inbox, outbox)
     assert result.exit_code == 1, result.output
     assert FAILING in result.stdout and "disk on fire" in result.stdout

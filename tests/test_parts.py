@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from coc_intake import engine, requestwriter
-from coc_intake.engine import Outcome, check_file, part_rows
+from coc_intake.engine import FileCheck, check_file, part_rows
 from tests.builders import AS_OF, row, write_xlsx
 from tests.intake_helpers import run_intake, snapshot
 
@@ -65,8 +65,9 @@ def test_part_rows_keeps_files_under_twice_the_part_size_whole_and_splits_larger
 
 @pytest.mark.usefixtures("small_parts")
 def test_a_file_checked_in_parts_has_the_findings_and_decisions_of_the_file_checked_whole(workbook: Path) -> None:
-    parts: list[Outcome] = []
-    in_parts = check_file(workbook, workbook.name, AS_OF_DATE, decided=parts.append)
+    with FileCheck(workbook, workbook.name, AS_OF_DATE) as check:
+        parts = list(check.parts())
+        in_parts = check.outcome()
     whole = check_file(workbook, workbook.name, AS_OF_DATE)
 
     assert [len(p.rows) for p in parts] == [7, 7, 7, 7, 7, 5]

@@ -51,20 +51,21 @@ def test_a_file_replaced_while_it_is_processed_leaves_no_batch_and_stays_in_the_
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store, path = _inbox_file(tmp_path)
     outbox = Outbox(LocalStore(tmp_path / "outbox"))
-    check_file = batch.check_file
+    file_check = batch.FileCheck
 
-    def check_then_replace(*args: Any, **kwargs: Any) -> Any:
-        outcome = check_file(*args, **kwargs)
-        write_xlsx(path, [row(), row(ssn="234-56-7890")])  # the employer saves the file again mid-run
-        return outcome
+    class CheckThenReplace(file_check):
+        def outcome(self) -> Any:
+            outcome = super().outcome()
+            write_xlsx(path, [row(), row(ssn="234-56-7890")])  # the employer saves the file again mid-run
+            return outcome
 
-    monkeypatch.setattr(batch, "check_file", check_then_replace)
+    monkeypatch.setattr(batch, "FileCheck", CheckThenReplace)
     with pytest.raises(TransientError):
         batch.process_file(store, outbox, "acme.xlsx", AS_OF, Settings(), KnownRequests())
     assert path.exists()
     assert outbox.committed() == []
     assert outbox.claims() == []  # released: the retry (or the next run) takes the file again
-    monkeypatch.setattr(batch, "check_file", check_file)
+    monkeypatch.setattr(batch, "FileCheck", file_check)
     summary = batch.process_file(store, outbox, "acme.xlsx", AS_OF, Settings(), KnownRequests())
     assert (summary.result, summary.rows) == ("processed", 2)
     assert not path.exists()
