@@ -78,7 +78,8 @@ def errors_markdown() -> str:
         f"Generated from `coc_intake/catalog.py` by `{REGENERATE}`; do not edit by hand.",
         "",
         "Every finding is a record with `code`, `severity`, `scope`, `row`, `column` (letter), `field` (key), "
-        "`message` and `value` (as read; SSNs masked as `***-**-NNNN`). Codes are stable; each message is its "
+        "`message` and `value` (as read; SSNs masked as `***-**-NNNN`; over 100 characters, the first 100 and "
+        "`… (N characters)`). Codes are stable; each message is its "
         "code's template below, filled with `{label}` (the field's label), `{column}` (its letter), `{value}` and "
         "the parameters the rule passes; a parameter the rule does not know is left blank.",
         "",

@@ -12,6 +12,8 @@ import pandas as pd
 from coc_intake.catalog import CATALOG, Scope, Severity
 
 COLUMNS = ["row", "column", "field", "code", "severity", "scope", "message", "value"]
+#: The most characters of a value a finding echoes (its ``value`` and the ``{value}`` in its message).
+ECHO_CHARS = 100
 _DIGITS = re.compile(r"\d")
 
 
@@ -41,6 +43,7 @@ class Finding:
            value: str | None = None, **params: object) -> Finding:
         """The finding of ``code``; its message is filled with ``params``, ``column`` and ``value``."""
         entry = CATALOG[code]
+        value = echo(value)
         shown = {k: v for k, v in (("column", column), ("value", value)) if v is not None}
         return cls(code, entry.severity, entry.scope, entry.message(**shown, **params), row, column, field, value)
 
@@ -112,7 +115,19 @@ def _shown(field: str | None, value: object) -> str | None:
         return mask_ssn(value)
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
-    return str(value)
+    return echo(str(value))
+
+
+def echo(value: str | None) -> str | None:
+    """The value as a finding shows it: whole up to ``ECHO_CHARS`` characters, else its start and its length.
+
+    Every output repeats a finding's value, most twice (the column and the message): a cell of megabytes would
+    make errors.csv, the manifest, ``--json`` and the workbook megabytes per finding. Apply it last, to a value
+    already masked, so that a cut can never leave part of a number that masking would have recognized.
+    """
+    if value is None or len(value) <= ECHO_CHARS:
+        return value
+    return f"{value[:ECHO_CHARS]}… ({len(value):,} characters)"
 
 
 def frame_of(found: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:

@@ -146,7 +146,7 @@ def _rows_sheet(wb: Workbook, title: str, outcome: CheckedRows, status: RowStatu
 
 def _rows_header(sheet: Worksheet, headers: list[str], extra: int, status: str, head: Format) -> None:
     for c, text in enumerate(headers):
-        sheet.write_string(0, c, text, head)
+        sheet.write_string(0, c, xlsx.fit(text), head)
     sheet.write_string(0, extra, "Request ID" if status == RowStatus.REFERRED else "Messages", head)
     if status == RowStatus.REFERRED:
         sheet.write_string(0, extra + 1, "Messages", head)
@@ -171,6 +171,8 @@ def _row_notes(outcome: Outcome, wanted: pd.Index, status: str
 
 
 def _write_cells(sheet: Worksheet, i: int, texts: list[str], notes_of: list[list[str] | None], bad: Format) -> None:
+    if texts and max(map(len, texts)) > xlsx.CELL_CHARS:
+        texts, notes_of = _cut_long_cells(texts, notes_of)
     # Runs of plain cells go in one call (xlsxwriter's per-call overhead is most of its cost), in column order,
     # so that the shared strings are numbered as if written one by one. Marked cells and empty ones (which
     # write_row would leave out, write_string keeps) are written one by one.
@@ -189,6 +191,19 @@ def _write_cells(sheet: Worksheet, i: int, texts: list[str], notes_of: list[list
         sheet.write_row(i, start, texts[start:])
 
 
+def _cut_long_cells(texts: list[str], notes_of: list[list[str] | None]
+                    ) -> tuple[list[str], list[list[str] | None]]:
+    """The row's cells with each one over Excel's limit cut visibly (``xlsx.fit``) and marked with a comment
+    saying so: xlsxwriter would otherwise drop the rest without a word (docs/decisions.md#outputs)."""
+    fitted = [xlsx.fit(text) for text in texts]
+    notes = [
+        [*(notes or []), f"{xlsx.cut_note(len(text))}: only its start is shown here. Shorten the value."]
+        if len(text) > xlsx.CELL_CHARS else notes
+        for text, notes in zip(texts, notes_of, strict=True)
+    ]
+    return fitted, notes
+
+
 # --- Errors --------------------------------------------------------------------------------------------------
 
 
@@ -204,7 +219,7 @@ def _errors_sheet(wb: Workbook, findings: pd.DataFrame, head: Format) -> None:
             if c == 0 and value is not None:
                 errors.write_number(i, c, value)
             else:
-                errors.write_string(i, c, _cell_text(value))
+                errors.write_string(i, c, xlsx.fit(_cell_text(value)))
     if len(findings) > MAX_ERROR_SHEET_ROWS:
         errors.write_string(len(shown) + 1, 0, f"… {len(findings) - len(shown)} more findings in errors.csv")
     errors.autofilter(0, 0, len(shown), len(columns) - 1)

@@ -21,3 +21,21 @@ def new_workbook(target: io.BytesIO | str) -> Workbook:
     """
     return Workbook(target, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
                              "strings_to_urls": False})
+
+
+#: The most characters an Excel cell holds; xlsxwriter silently drops the rest of a longer string.
+CELL_CHARS = 32_767
+
+
+def cut_note(length: int) -> str:
+    """What a cut cell's marker and comment say: how long the value was, and what the workbook kept."""
+    return f"[cut: the value has {length:,} characters, more than the {CELL_CHARS:,} an Excel cell holds]"
+
+
+def fit(text: str) -> str:
+    """``text`` as one cell can hold it: whole when it fits, else its start followed by a visible marker (never
+    cut without saying so). A cut value is longer than every field's limit, so sent back it is rejected again."""
+    if len(text) <= CELL_CHARS:
+        return text
+    marker = " … " + cut_note(len(text))
+    return text[:CELL_CHARS - len(marker)] + marker

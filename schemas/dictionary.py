@@ -38,6 +38,11 @@ class Field:
     def required_text(self) -> str:
         return _REQUIRED_TEXT[self.required]
 
+    @property
+    def length_limit(self) -> int:
+        """The most characters a cell of this field may hold: its own maximum, else the dictionary's default."""
+        return self.max_length or default_max_length()
+
     def names(self) -> tuple[str, ...]:
         """Every header text that maps to this field exactly: key, label and aliases."""
         return (self.key, self.label, *self.aliases)
@@ -56,6 +61,15 @@ def _raw() -> dict[str, object]:
 def edition() -> str:
     """The current template edition."""
     return str(_raw()["edition"])
+
+
+def default_max_length() -> int:
+    """The most characters a cell may hold in a field without its own ``max_length``: every cell has a bound, so
+    a pasted document cannot reach the parsers, the request documents or the outputs."""
+    value = _raw()["default_max_length"]
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"dictionary.toml: default_max_length must be a positive whole number, not {value!r}")
+    return value
 
 
 @cache

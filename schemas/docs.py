@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coc_intake.schemas.dictionary import edition, fields
+from coc_intake.schemas.dictionary import default_max_length, edition, fields
 
 
 def fields_markdown() -> str:
@@ -11,11 +11,16 @@ def fields_markdown() -> str:
         "",
         "Generated from `schemas/dictionary.toml` by `python -m coc_intake.docs`; do not edit by hand.",
         "",
-        "| Label | Key | Required | Allowed values | Also accepted as header | Help |",
-        "|---|---|---|---|---|---|",
+        f"*Max characters* is the most a cell of the field may hold: the field's own limit, or "
+        f"{default_max_length():,} for a field without one. A longer cell is rejected with `invalid-value` "
+        "(`invalid-name` for names), its message giving the limit.",
+        "",
+        "| Label | Key | Required | Max characters | Allowed values | Also accepted as header | Help |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in fields().values():
-        cells = [f.label, f"`{f.key}`", f.required_text, ", ".join(f.values), ", ".join(f.aliases), f.help]
+        cells = [f.label, f"`{f.key}`", f.required_text, f"{f.length_limit:,}", ", ".join(f.values),
+                 ", ".join(f.aliases), f.help]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
