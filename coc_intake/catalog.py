@@ -130,7 +130,8 @@ _CODES = [
          "The worker is an Italian citizen: under the agreement with Italy they must elect the country of "
          "coverage. A specialist will contact the employer.", referral=True),
     Code("self-employed-review", "warning", "cell", "self-employment rule needs a specialist",
-         "The self-employment rule of the agreement with {country} needs a specialist's review.", referral=True),
+         "{reason} A specialist will review the request; if the country of residence is wrong, correct it.",
+         referral=True),
     # Warnings and notices: the row is still accepted.
     Code("retroactive-request", "warning", "cell", "assignment already started",
          "The assignment started on {value}, before {as_of}: a retroactive request. Refunds of contributions "

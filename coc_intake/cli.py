@@ -320,12 +320,11 @@ def agreements_cmd() -> None:
     from coc_intake import agreements as data
 
     table = Table(title="U.S. totalization agreements in force")
-    for name in ("Code", "Country", "In force since", "Limit (months)", "Self-employed", "Also requires"):
+    for name in ("Code", "Country", "In force since", "Limit (months)", "Self-employed rule (source)", "Also requires"):
         table.add_column(name)
     for a in data.all_agreements().values():
-        se = a.self_employment + (f" ({a.self_employed_max_months} months)" if a.self_employed_max_months else "")
-        table.add_row(a.code, a.name, a.in_force_since.isoformat(), str(a.max_months or "none"), se,
-                      ", ".join(a.requires) or "-")
+        table.add_row(a.code, a.name, a.in_force_since.isoformat(), str(a.max_months or "none"),
+                      a.self_employment_text, ", ".join(a.requires) or "-")
     out.print(table)
 
 

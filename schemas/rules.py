@@ -57,8 +57,23 @@ def prepare(values: Frame, given_mask: Frame) -> Frame:
     frame["_it_citizen"] = cit.str.contains(r"(?:^|;)IT(?:;|$)", regex=True).astype(bool)
     frame["_us_resident"] = values["residence_country"].isin(agreements.US_TERRITORIES).astype(bool)
     frame["_cit_known"] = values["citizenship"].notna() & values["residence_country"].notna()
+    _residence(frame)
     _detachment(frame)
     return frame
+
+
+def _residence(frame: Frame) -> None:
+    """Where a self-employed person lives, as the self-employment rules ask: in the host (``_res_host``: the
+    country of the row's agreement, its territories included, so Jersey counts for the United Kingdom) or in a
+    third country (``_res_third``: neither the host nor U.S. soil). Both False where the residence is unknown."""
+    table = agreements.all_agreements()
+    owner = {t: table[code].country for t, code in agreements.territory_owner().items()}
+    residence = frame["residence_country"]
+    lives_in = residence.map(lambda c: owner.get(c, c) if isinstance(c, str) else None)
+    host = frame["agreement"].map({code: a.country for code, a in table.items()})
+    known = residence.notna() & host.notna()
+    frame["_res_host"] = (known & lives_in.eq(host)).fillna(False).astype(bool)
+    frame["_res_third"] = (known & ~frame["_res_host"] & ~frame["_us_resident"]).fillna(False).astype(bool)
 
 
 def _detachment(frame: Frame) -> None:
@@ -77,8 +92,18 @@ def _detachment(frame: Frame) -> None:
     deadline = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[s]")
     for m in months.dropna().unique():
         hit = months.eq(m).fillna(False).astype(bool)
-        deadline[hit] = (_add_months(clock[hit], int(m)) - pd.Timedelta(days=1)).astype("datetime64[s]")
+        deadline[hit] = _last_day(clock[hit], int(m)).astype("datetime64[s]")
     frame["_limit"], frame["_clock"], frame["_deadline"] = months, clock, deadline
+
+
+def _last_day(clock: pd.Series, months: int) -> pd.Series:
+    """The last day of a limit of ``months`` from ``clock`` (docs/errors.md, referral reasons): the day before the
+    same calendar day ``months`` later; where that day does not exist (a 29 February start in a common year, a 31st
+    in a 30-day month), the last day of that month. pandas clips a missing day to the month's last day, so a
+    clipped date is already the answer and must not lose another day."""
+    later = _add_months(clock, months)
+    clipped = later.dt.day < clock.dt.day
+    return later.where(clipped, later - pd.Timedelta(days=1))
 
 
 def _na_or(mask: pd.Series, *cols: pd.Series) -> pd.Series:
@@ -89,6 +114,9 @@ def _na_or(mask: pd.Series, *cols: pd.Series) -> pd.Series:
 
 
 def _age(birth: pd.Series, on: pd.Series) -> pd.Series:
+    """Age in whole years on ``on``. A birthday not reached yet this year takes a year off: comparing (month, day)
+    makes a 29 February birthday fall on 1 March in a common year (on 28 February the year is not complete yet),
+    as docs/errors.md says for the age bounds."""
     years = on.dt.year - birth.dt.year
     before = (on.dt.month < birth.dt.month) | ((on.dt.month == birth.dt.month) & (on.dt.day < birth.dt.day))
     age: pd.Series = years - before.astype("Int64")
@@ -137,9 +165,10 @@ def common_rules(as_of: dt.date) -> list[Rule]:
                                df["assignment_start"])),
         Rule("start-before-hire", "hire_date",
              lambda df: _na_or(df["hire_date"] <= df["assignment_start"], df["hire_date"], df["assignment_start"])),
+        # The §3121(l) date is read for foreign affiliates only and ignored on other rows (docs/fields.md).
         Rule("3121l-after-start", "section_3121l_date",
              lambda df: _na_or(df["section_3121l_date"] <= df["assignment_start"], df["section_3121l_date"],
-                               df["assignment_start"])),
+                               df["assignment_start"]) | ~_is_affiliate(df)),
         Rule("implausible-birth-date", "date_of_birth",
              lambda df: _na_or(
                  (df["date_of_birth"] <= today)
@@ -180,9 +209,44 @@ def _limit_rule(a: Agreement) -> Rule | None:
     return Rule("exceeds-detachment-limit", "assignment_end", check, params)
 
 
+def _self_employment_rules(a: Agreement) -> list[Rule]:
+    """The agreement's self-employment rule (docs/errors.md, self-employment rules; the POMS section is in the
+    agreement's file). Only self-employed rows can fail these checks; the transfer limits are ``_deadline``'s."""
+    if a.self_employment == "not-covered":
+        return [Rule("not-covered-by-agreement", "worker_type", lambda df: ~df["_se"],
+                     lambda df: [{"country": a.name, "who": "self-employed people"}] * len(df))]
+    if a.self_employment == "residence":
+        return [
+            Rule("not-us-covered", "residence_country", lambda df: ~(df["_se"] & df["_res_host"]),
+                 _reason(f"A self-employed person who lives in {a.name} is covered there under the agreement's "
+                         "residence rule, not by the United States: no U.S. certificate can be issued. Check the "
+                         "country of residence."),
+                 variant="residence"),
+            # POMS (e.g. RS 02001.730, Finland): the rule places only U.S. and host residents; anyone else needs a
+            # special exception, which both countries must grant.
+            Rule("self-employed-review", "residence_country", lambda df: ~(df["_se"] & df["_res_third"]),
+                 _reason(f"The agreement with {a.name} places a self-employed person by residence, in the United "
+                         f"States or in {a.name}; someone living in a third country stays U.S.-covered only by a "
+                         "special exception that both countries must grant."),
+                 variant="third-country"),
+        ]
+    if a.self_employment == "place-of-work":
+        months = a.self_employed_max_months
+        return [Rule(
+            "self-employed-review", "residence_country", lambda df: ~(df["_se"] & df["_res_host"]),
+            _reason(f"A self-employed person who lives in {a.name} is covered there under the agreement's "
+                    "place-of-work rule, unless the business was moved there from the United States only for a "
+                    f"while (at most {months} months): a specialist checks that the transfer is temporary."),
+            variant="host")]
+    return []  # nationality (Italy): the rules above apply to every worker
+
+
+def _reason(text: str) -> Params:
+    return lambda df: [{"reason": text}] * len(df)
+
+
 def agreement_rules(a: Agreement) -> list[Rule]:
     since = pd.Timestamp(a.in_force_since)
-    country: dict[str, object] = {"country": a.name}
     rules: list[Rule] = [
         Rule("before-agreement-in-force", "assignment_start",
              lambda df: _na_or(df["assignment_start"] >= since, df["assignment_start"]),
@@ -200,21 +264,8 @@ def agreement_rules(a: Agreement) -> list[Rule]:
                               "can be issued. Check the citizenship column."}] * len(df),
                  variant="italy"),
         ]
-    elif a.self_employment == "residence":
-        rules.append(Rule(
-            "not-us-covered", "residence_country",
-            lambda df: ~df["_se"] | ~(df["residence_country"].eq(df["host_country"])
-                                      | df["residence_country"].eq(a.country)).fillna(False).astype(bool),
-            lambda df: [{"reason": f"A self-employed person who lives in {a.name} is covered there under the "
-                         "agreement's residence rule, not by the United States: no U.S. certificate can be "
-                         "issued. Check the country of residence."}] * len(df),
-            variant="residence"))
-    elif a.self_employment == "not-covered":
-        rules.append(Rule("not-covered-by-agreement", "worker_type", lambda df: ~df["_se"],
-                          lambda df: [{**country, "who": "self-employed people"}] * len(df)))
-    elif a.self_employment == "unsettled":
-        rules.append(Rule("self-employed-review", "worker_type", lambda df: ~df["_se"],
-                          lambda df: [country] * len(df)))
+    else:
+        rules += _self_employment_rules(a)
     if "health_insurance" in a.requires:
         rules.append(_required("health_insurance", None, f" for {a.name}"))
         if a.health_insurance_must_be:

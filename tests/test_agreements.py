@@ -51,7 +51,9 @@ EXPECTED: dict[str, tuple[dt.date, int | None]] = {
     "UY": (D(2018, 11, 1), 60),
 }
 
-UNSETTLED_SELF_EMPLOYMENT = {"IE", "IS", "LU", "NL", "SI", "ES"}
+#: Verified for edition 2026.2 (agreements-research.md): residence, except Slovenia (place of work).
+VERIFIED_SELF_EMPLOYMENT = {"IE": "residence", "IS": "residence", "LU": "residence", "NL": "residence",
+                            "ES": "residence", "SI": "place-of-work"}
 
 
 def test_expected_table_itself_has_30_agreements_and_the_quebec_understanding() -> None:
@@ -122,14 +124,9 @@ def test_australia_does_not_cover_the_self_employed() -> None:
     assert agreements.all_agreements()["AU"].self_employment == "not-covered"
 
 
-@pytest.mark.parametrize("code", sorted(UNSETTLED_SELF_EMPLOYMENT))
-def test_unsettled_self_employment_rule_for_ie_is_lu_nl_si_es(code: str) -> None:
-    assert agreements.all_agreements()[code].self_employment == "unsettled"
-
-
-def test_no_other_agreement_has_an_unsettled_self_employment_rule() -> None:
-    unsettled = {c for c, a in agreements.all_agreements().items() if a.self_employment == "unsettled"}
-    assert unsettled == UNSETTLED_SELF_EMPLOYMENT
+@pytest.mark.parametrize("code", sorted(VERIFIED_SELF_EMPLOYMENT))
+def test_the_verified_self_employment_rules_of_ie_is_lu_nl_es_si(code: str) -> None:
+    assert agreements.all_agreements()[code].self_employment == VERIFIED_SELF_EMPLOYMENT[code]
 
 
 def test_italy_uses_the_nationality_rule() -> None:

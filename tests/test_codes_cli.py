@@ -387,8 +387,13 @@ REFERRED_CASES: list[tuple[str, str, list[Variant]]] = [
         ("Italian citizen living in the U.S.", row(host_country="IT", citizenship="Italy", residence_country="US"),
          "citizenship", None),
     ]),
-    ("self-employed-review-IE-IS-LU-NL-SI-ES", "self-employed-review", [
-        (host, self_employed(host_country=host), "worker_type", None) for host in ("IE", "IS", "LU", "NL", "SI", "ES")
+    ("self-employed-review", "self-employed-review", [
+        *[(f"{host}: residence rule, living in a third country",
+           self_employed(host_country=host, residence_country="MX"), "residence_country", "MX")
+          for host in ("IE", "IS", "LU", "NL", "ES")],
+        *[(f"{host}: place-of-work rule, living in the host",
+           self_employed(host_country=host, residence_country=host), "residence_country", host)
+          for host in ("SI", "DE")],
     ]),
 ]
 
