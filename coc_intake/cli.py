@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coc_intake.redact import redact
 from coc_intake.states import RowStatus
 
 if TYPE_CHECKING:
@@ -54,7 +55,9 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         for row, status, rid, codes in zip(outcome.rows.index, outcome.rows["status"], outcome.rows["request_id"],
                                            outcome.rows["codes"], strict=True)
     }
-    return {"file": outcome.file, "status": outcome.status, "rows": rows, "findings": records(outcome.findings)}
+    # The findings quote values masked already; the file's name may carry an SSN too.
+    return {"file": redact(outcome.file), "status": outcome.status, "rows": rows,
+            "findings": records(outcome.findings)}
 
 
 @app.command()
@@ -91,10 +94,11 @@ def _print_outcome(outcome: Outcome) -> None:
     from coc_intake.engine import CheckedRows
     from coc_intake.findings import records
 
+    file = redact(outcome.file)  # the findings' values and messages are masked already
     if not isinstance(outcome, CheckedRows):
-        out.print(f"[bold red]{outcome.file}: the whole file is rejected.[/]")
+        out.print(f"[bold red]{file}: the whole file is rejected.[/]")
     if len(outcome.findings):
-        table = Table(title=f"Findings in {outcome.file}", show_lines=False)
+        table = Table(title=f"Findings in {file}", show_lines=False)
         for name in ("Row", "Col", "Severity", "Code", "Message"):
             table.add_column(name, overflow="fold")
         for rec in records(outcome.findings):
@@ -104,7 +108,7 @@ def _print_outcome(outcome: Outcome) -> None:
         out.print(table)
     if isinstance(outcome, CheckedRows):
         c = outcome.counts()
-        out.print(f"{outcome.file}: {c['rows']} rows — [green]{c[RowStatus.APPROVED]} approved[/], "
+        out.print(f"{file}: {c['rows']} rows — [green]{c[RowStatus.APPROVED]} approved[/], "
                   f"[yellow]{c[RowStatus.REFERRED]} referred[/], [red]{c[RowStatus.REJECTED]} rejected[/].")
         if c[RowStatus.REJECTED]:
             out.print("Fix the rows marked as errors and check the file again before sending it.")
@@ -176,7 +180,8 @@ def _following(progress: Any) -> Iterator[None]:
                 progress.update(bar, total=len(data), description=f"{len(data)} files")
             elif event in ("file", "failed"):
                 rows_seen += getattr(data, "rows", 0)
-                progress.update(bar, advance=1, description=f"{getattr(data, 'name', '')} — {rows_seen:,} rows so far")
+                name = redact(str(getattr(data, "name", "")))
+                progress.update(bar, advance=1, description=f"{name} — {rows_seen:,} rows so far")
 
     handler = Follow()
     level = PROGRESS.level
@@ -210,12 +215,13 @@ def _print_run(result: NightSummary, outbox: Outbox) -> None:
     for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
         table.add_column(name, overflow="fold")
     for f in result.files:
-        table.add_row(f.name, f.result, str(f.rows), str(f.approved), str(f.referred), str(f.rejected), f.batch_id)
+        table.add_row(redact(f.name), f.result, str(f.rows), str(f.approved), str(f.referred), str(f.rejected),
+                      f.batch_id)
     for failure in result.failures:
-        table.add_row(failure.name, "[red]failed — left in the inbox[/]", "", "", "", "", "")
+        table.add_row(redact(failure.name), "[red]failed — left in the inbox[/]", "", "", "", "", "")
     out.print(table)
     for failure in result.failures:
-        out.print(f"[red]{failure.name}[/]: {failure.error}")
+        out.print(f"[red]{redact(failure.name)}[/]: {failure.error}")
     m = result.mail
     out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox.mail_folder()}, "
               f"{m.failed} failed (kept for the next run).")

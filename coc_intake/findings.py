@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from coc_intake.catalog import CATALOG, Scope, Severity
+from coc_intake.redact import redact, redact_optional
 
 COLUMNS = ["row", "column", "field", "code", "severity", "scope", "message", "value"]
 #: The most characters of a value a finding echoes (its ``value`` and the ``{value}`` in its message).
@@ -43,9 +44,11 @@ class Finding:
            value: str | None = None, **params: object) -> Finding:
         """The finding of ``code``; its message is filled with ``params``, ``column`` and ``value``."""
         entry = CATALOG[code]
-        value = echo(value)
+        # Masked first, then shortened: a header cell or a notice may quote an SSN typed in the file.
+        value = echo(redact_optional(value))
         shown = {k: v for k, v in (("column", column), ("value", value)) if v is not None}
-        return cls(code, entry.severity, entry.scope, entry.message(**shown, **params), row, column, field, value)
+        return cls(code, entry.severity, entry.scope, entry.message(**shown, **_masked_params(params)), row, column,
+                   field, value)
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,12 +75,15 @@ class Findings:
             return
         vals: list[object] = list(values) if values is not None else [None] * len(rows)
         per_row: Sequence[Mapping[str, object]]
-        per_row = params if isinstance(params, Sequence) else [params or {}] * len(rows)
+        if isinstance(params, Sequence):
+            per_row = [_masked_params(p) for p in params]
+        else:
+            per_row = [_masked_params(params or {})] * len(rows)  # masked once for the whole column
         entry = CATALOG[code]
         column = self._letters.get(field) if field else None
         label = self._labels.get(field, field) if field else None
         for row, value, extra in zip(rows, vals, per_row, strict=True):
-            shown = _shown(field, value)
+            shown = _echoed(field, value)
             self._records.append(
                 {
                     "row": int(row),
@@ -128,6 +134,27 @@ def echo(value: str | None) -> str | None:
     if value is None or len(value) <= ECHO_CHARS:
         return value
     return f"{value[:ECHO_CHARS]}… ({len(value):,} characters)"
+
+
+#: Parameters that are the product's own identifiers (hashes), never typed text: masking could only corrupt them.
+_OWN_IDS = frozenset({"request_id", "batch_id"})
+
+
+def _echoed(field: str | None, value: object) -> str | None:
+    """The value a finding quotes, with every SSN-shaped number masked (docs/outputs.md#confidentiality): an SSN
+    typed in another column (a name, a city) or inside a longer text. A separate step around ``_shown``: text is
+    masked before it is shown (so shortening it can never cut a full SSN into digits the mask no longer sees), and
+    what is not text (a number typed in the cell) once shown. The ``ssn`` field is shown as ``***-**-NNNN``."""
+    if field == "ssn":
+        return _shown(field, value)
+    if isinstance(value, str):
+        return _shown(field, redact(value))
+    return redact_optional(_shown(field, value))
+
+
+def _masked_params(params: Mapping[str, object]) -> dict[str, object]:
+    """A message's other parameters, their text masked as the value is (a reason may quote the file)."""
+    return {k: redact(v) if isinstance(v, str) and k not in _OWN_IDS else v for k, v in params.items()}
 
 
 def frame_of(found: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:

@@ -60,6 +60,8 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     shown = v[["first_name", "last_name", "ssn", "host_country", "assignment_start", "assignment_end"]]
     request_ids = rows["request_id"].astype(str).to_numpy()
     names = {c: name_of(str(c)) for c in v["host_country"].iloc[accepted].unique()}
+    # The file's name as the employer chose it may carry an SSN ("payroll 123-45-6789.xlsx"): shown masked.
+    file = redact(outcome.file)
     for address in sorted(by_address, key=str):
         every = accepted[by_address[address]]
         at = every[:MAX_LISTED]
@@ -76,7 +78,7 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
             "Hello,",
             "",
             f"The Social Security Administration's intake accepted {len(every)} Certificate of Coverage "
-            f"request(s) from the file {outcome.file}:",
+            f"request(s) from the file {file}:",
             "",
             *group,
         ]
@@ -89,7 +91,7 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
         msg = EmailMessage(policy=email.policy.SMTP)
         msg["From"] = sender
         msg["To"] = str(address)
-        msg["Subject"] = f"Certificate of Coverage requests approved ({len(every)}) — {outcome.file}"
+        msg["Subject"] = f"Certificate of Coverage requests approved ({len(every)}) — {file}"
         msg["Date"] = email.utils.format_datetime(dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
         msg["Message-ID"] = f"<{mid}@coc-intake>"
         msg.set_content("\n".join(lines))

@@ -1,15 +1,19 @@
 """A nightly run's bookkeeping: what it did with each file, its summary, and its progress as it goes.
 
 Everything here is plain data and text for the orchestration (``flows/``) to pass around, show and record: file
-names, batch IDs and counts, never a row's content.
+names, batch IDs and counts, never a row's content. A file name may itself carry an SSN ("payroll 123-45-6789.xlsx"),
+so what is shown or recorded of it is masked (docs/outputs.md#confidentiality); only ``InboxName.real`` and the
+``FileSummary`` a task hands to the next keep the name that opens the file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from coc_intake import redact
 from coc_intake.batch import FileSummary
@@ -22,24 +26,60 @@ PROGRESS = logging.getLogger("coc_intake.progress")
 PROGRESS.propagate = False  # not for the console or Prefect's handlers: only a listener's own handler sees it
 
 
+class InboxName(BaseModel):
+    """An inbox file's name as the nightly flow hands it to each file's flow run and tasks.
+
+    Prefect records a flow run's parameters in its database and names runs from them ("{name}", "prepare {name}").
+    Everything it can record or show of this object is the masked name: its JSON form (Prefect encodes parameters
+    with FastAPI's ``jsonable_encoder``, which dumps a pydantic model through its serializer), its text (run names
+    are ``str.format``-ed) and its repr. Only ``real`` is the name that opens the file.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    real: str
+
+    @property
+    def shown(self) -> str:
+        return redact.redact(self.real)
+
+    @model_serializer
+    def _as_shown(self) -> str:
+        return self.shown
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def __format__(self, spec: str) -> str:
+        return format(self.shown, spec)
+
+    def __repr__(self) -> str:
+        return f"InboxName({self.shown!r})"
+
+    def __repr_args__(self) -> list[tuple[str | None, Any]]:  # pydantic's repr and rich's pretty-printing
+        return [("shown", self.shown)]
+
+
 @dataclass(frozen=True)
 class FileFailure:
     """A file that could not be processed for a system reason: it stays in the inbox for the next night."""
 
     name: str
+    """The file's name, SSNs masked: a failure is only shown and recorded (the file stays in the inbox)."""
     error: str
     """One line, SSNs masked."""
 
     @classmethod
     def of(cls, name: str, exc: BaseException) -> FileFailure:
-        return cls(name, redact.redact(f"{type(exc).__name__}: {exc}"))
+        return cls(redact.redact(name), redact.redact(f"{type(exc).__name__}: {exc}"))
 
 
 @dataclass(frozen=True)
 class NightSummary:
     as_of: dt.date
     files: list[FileSummary] = field(default_factory=list)
-    """The files processed, already processed or taken by another run, in order of name."""
+    """The files processed, already processed or taken by another run, in order of name; their names are masked
+    (``shown``), as the night's summary is shown and recorded, never used to open a file."""
     failures: list[FileFailure] = field(default_factory=list)
     mail: MailSummary = field(default_factory=MailSummary)
 
@@ -68,9 +108,11 @@ class NightSummary:
                  f"{self.verdict()}; {t['rows']:,} rows: {t['approved']:,} approved, {t['referred']:,} referred, "
                  f"{t['rejected']:,} rejected.", "",
                  "| file | result | rows | approved | referred | rejected | batch |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {f.name} | {f.result} | {f.rows} | {f.approved} | {f.referred} | {f.rejected} | {f.batch_id} |"
-                  for f in self.files]
-        lines += [f"| {f.name} | **failed** (left in the inbox): {f.error} | | | | | |" for f in self.failures]
+        # names masked again: a summary may be built from FileSummary objects of any caller
+        lines += [f"| {redact.redact(f.name)} | {f.result} | {f.rows} | {f.approved} | {f.referred} | {f.rejected} "
+                  f"| {f.batch_id} |" for f in self.files]
+        lines += [f"| {redact.redact(f.name)} | **failed** (left in the inbox): {f.error} | | | | | |"
+                  for f in self.failures]
         m = self.mail
         lines += ["", f"Confirmations: {m.sent} sent, {m.written} written, {m.failed} kept for the next run."]
         return "\n".join(lines)
@@ -82,6 +124,11 @@ def batch_table(manifest: dict[str, Any]) -> list[dict[str, object]]:
     table: list[dict[str, object]] = [{"measure": k, "value": manifest[k]} for k in ("status", "rows", *RowStatus)]
     table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
     return table
+
+
+def shown_summary(summary: FileSummary) -> FileSummary:
+    """The summary as the night records and shows it: its file name masked."""
+    return replace(summary, name=redact.redact(summary.name))
 
 
 def announce(event: str, data: object) -> None:

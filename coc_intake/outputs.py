@@ -21,6 +21,7 @@ from coc_intake import agreements, jsonrows, schemas
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.findings import records
+from coc_intake.redact import redact
 from coc_intake.states import RowStatus
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -211,7 +212,7 @@ def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.
     error_counts = {str(k): int(n) for k, n in sorted(findings["code"].value_counts().items())}
     doc = {
         "batch_id": batch_id,
-        "source_name": outcome.file,
+        "source_name": redact(outcome.file),  # the file name may carry an SSN; source/ keeps the real name
         "sha256": sha256,
         "size_bytes": size,
         "as_of": as_of.isoformat(),
@@ -239,20 +240,29 @@ def _status_counts(frame: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: e["key"])
 
 
+def _masked(column: pd.Series) -> pd.Series:
+    """A column as text ("" where blank), SSN-shaped numbers masked: once per distinct value (a census has few
+    employers and countries), and before grouping, so that what reads the same is counted as one."""
+    text = column.fillna("").astype(str)
+    return text.map({value: redact(value) for value in text.unique()})
+
+
 def _breakdown(outcome: Outcome) -> dict[str, Any]:
     """Rows by status per employer and per host country, and the fields of rejecting findings: what the analysts'
-    report needs beyond the counts, without personal data (an EIN identifies a business, not a person)."""
+    report needs beyond the counts, without personal data (an EIN identifies a business, not a person). The keys
+    are masked (docs/outputs.md#confidentiality): a sole proprietor's employer name may hold an SSN, and a rejected
+    row's EIN or country is what was typed."""
     if not isinstance(outcome, CheckedRows) or outcome.rows.empty:
         return {"employers": [], "host_countries": [], "rejecting_fields": {}}
     v = outcome.values
     rows = outcome.rows
-    ein = v["employer_ein"].fillna("").astype(str)
-    names = v["employer_name"].fillna("").astype(str)
+    ein = _masked(v["employer_ein"])
+    names = _masked(v["employer_name"])
     employers = []
     for e in _status_counts(rows, ein + "|" + names):
         number, _, name = e.pop("key").partition("|")
         employers.append({"ein": number, "name": name, **e})
-    host = v["host_country"].fillna("").astype(str)
+    host = _masked(v["host_country"])
     countries = [{"country": c.pop("key"), **c} for c in _status_counts(rows, host)]
     f = outcome.findings
     errors = f[f["severity"].eq("error") & f["field"].notna() & f["scope"].eq("cell")]

@@ -1,17 +1,43 @@
-"""Masking SSNs in free text: the last line of defence for logs, console output and stored run state
-(docs/outputs.md#confidentiality)."""
+"""Masking SSNs in free text (docs/outputs.md#confidentiality): one function, ``redact``, for every text that leaves
+the trust boundary — file names wherever they are shown or recorded, values quoted by findings, employer names in
+the manifest, e-mails, reports, console output, logs and what Prefect stores.
+
+What counts as an SSN in free text (``_SSN_LIKE``):
+
+- three groups of 3, 2 and 4 digits, written together (``123456789``) or each pair parted by one separator: a
+  hyphen or another dash, a space (also a no-break space), a period or an underscore. The two separators may
+  differ (``123-45 6789``); one separator alone is not an SSN (``12345-6789`` is a ZIP+4 code);
+- anywhere in the text, letters or punctuation around it included: ``acme123456789.xlsx``,
+  ``123-45-6789_payroll``, ``SSN:123456789``;
+- but never a part of a longer run of digits: no digit may come right before the first group or right after the
+  last (``123456789012`` and ``1234-56-7890`` are kept), so account numbers and the like stay whole;
+- digits are Unicode decimal digits (full-width ``１２３４５６７８９`` too), as Python's ``\\d`` reads them.
+
+7 or 8 digits (an SSN whose leading zeros a spreadsheet dropped) are not masked in free text: such runs are mostly
+dates (``20261125``) and order numbers. The ``ssn`` column itself is masked whole by ``findings.mask_ssn``.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_SSN_LIKE = re.compile(r"(?<![\d*])(\d{3})([- ]?)(\d{2})\2(\d{4})(?!\d)")
+#: A separator between the groups of an SSN: dashes (ASCII and Unicode, the minus sign), a space, a no-break space, a
+#: period or an underscore (file names often use ``_`` or ``.`` where a person types ``-``).
+_SEP = "[-\u2010-\u2015\u2212 \u00a0._]"
+#: Three groups of 3-2-4 digits, with no separator or one between each pair, that no digit extends on either side.
+_SSN_LIKE = re.compile(rf"(?<!\d)\d{{3}}(?:\d{{2}}|{_SEP}\d{{2}}{_SEP})(\d{{4}})(?!\d)")
 
 
 def redact(text: str) -> str:
-    """Replace anything shaped like an SSN (NNN-NN-NNNN, NNN NN NNNN, NNNNNNNNN) by ``***-**-NNNN``."""
-    return _SSN_LIKE.sub(lambda m: f"***-**-{m.group(4)}", text)
+    """``text`` with every SSN-shaped number in it (see the module's rules) replaced by ``***-**-NNNN``, its last
+    four digits kept. Masked text has no SSN shape left, so masking twice changes nothing."""
+    return _SSN_LIKE.sub(lambda m: f"***-**-{m.group(1)}", text)
+
+
+def redact_optional(text: str | None) -> str | None:
+    """``redact`` for a text that may be missing (a blank cell, a finding without a value)."""
+    return None if text is None else redact(text)
 
 
 class RedactingFilter(logging.Filter):

@@ -2,7 +2,8 @@
 
 It reads the committed batches' manifests only (counts, error counts, the breakdown by employer, host country and
 rejecting field), so a thousand batches take a moment. It never reads a request, a source or a results workbook, and
-no SSN reaches it.
+no SSN reaches it: what it takes from a manifest as text (file names, employer names, messages) is masked again, for
+manifests written before the manifest masked them (docs/outputs.md#confidentiality).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.outbox import Outbox
+from coc_intake.redact import redact
 from coc_intake.states import FileResult, RowStatus
 
 #: The counts a manifest and each line of its breakdown have.
@@ -108,15 +110,15 @@ def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: 
                 report.warnings[code] += n
         breakdown = doc.get("breakdown") or {}
         for e in breakdown.get("employers", []):
-            _bump(report.by_employer, (e["ein"], e["name"]), e)
+            _bump(report.by_employer, (redact(e["ein"]), redact(e["name"])), e)
         for c in breakdown.get("host_countries", []):
-            _bump(report.by_country, c["country"], c)
+            _bump(report.by_country, redact(c["country"]), c)
         report.fields.update(breakdown.get("rejecting_fields", {}))
         if doc["status"] == FileResult.REJECTED_FILE:
             first = (doc.get("file_errors") or [{}])[0]
-            report.rejected_files.append({"file": doc["source_name"], "batch_id": doc["batch_id"],
+            report.rejected_files.append({"file": redact(doc["source_name"]), "batch_id": doc["batch_id"],
                                           "as_of": doc["as_of"], "code": first.get("code", ""),
-                                          "message": first.get("message", "")})
+                                          "message": redact(first.get("message") or "")})
     return report
 
 

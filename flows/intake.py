@@ -3,6 +3,8 @@
 Orchestration only: every step is a function of ``coc_intake`` (``batch.prepare_file`` and ``batch.commit_file``,
 the same path ``batch.process_file`` takes in one call), and tasks pass names, URIs and small dataclasses. Each file
 is a flow run named after the file (``intake-file``), so the UI reads like an intake log and a failed file is red.
+A file name may carry an SSN: the flow runs, task runs, parameters, logs, state messages and artifacts show it masked
+(``night.InboxName``; docs/outputs.md#confidentiality), and only the task that opens the file reads the real name.
 With ``parallel`` (a process pool or a Dask cluster) the files are prepared side by side and committed in order of
 name, so the outbox is the one a serial run would write. The night ends Failed when any file failed; the others are
 still committed.
@@ -19,7 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 from prefect.settings import temporary_settings
 from prefect.states import Failed
 from prefect.tasks import Task, exponential_backoff
@@ -29,7 +31,7 @@ from coc_intake.batch import FileSummary
 from coc_intake.errors import TransientError
 from coc_intake.known import KnownRequests
 from coc_intake.mail import MailSummary
-from coc_intake.night import FileFailure, NightSummary
+from coc_intake.night import FileFailure, InboxName, NightSummary
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.states import BATCH_RESULTS
@@ -86,13 +88,19 @@ def load_known(outbox_uri: str) -> KnownRequests:
     return KnownRequests.load(_outbox(outbox_uri))
 
 
-@task(task_run_name="prepare {name}", **_RETRIED)
+@task(task_run_name="prepare {name}", **_RETRIED)  # formats InboxName: the masked name
 @_masked
-def prepare(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: KnownRequests) -> FileSummary:
-    return batch.prepare_file(open_store(inbox_uri), _outbox(outbox_uri), name, as_of, Settings.from_env(), known)
+def prepare(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, known: KnownRequests) -> FileSummary:
+    return batch.prepare_file(open_store(inbox_uri), _outbox(outbox_uri), name.real, as_of, Settings.from_env(), known)
 
 
-@task(task_run_name="commit {summary.name}", **_RETRIED)
+def _commit_run_name() -> str:
+    """``commit <file>``, the name masked: the prepared summary carries the real one, which commit needs."""
+    summary = task_run.parameters.get("summary")
+    return f"commit {redact.redact(getattr(summary, 'name', ''))}"
+
+
+@task(task_run_name=_commit_run_name, **_RETRIED)
 @_masked
 def commit(inbox_uri: str, outbox_uri: str, summary: FileSummary, as_of: dt.date,
            known: KnownRequests) -> FileSummary:
@@ -103,18 +111,20 @@ def _publish(outbox_uri: str, summary: FileSummary) -> None:
     if summary.result not in BATCH_RESULTS:
         return
     manifest = _outbox(outbox_uri).manifest(summary.batch_id)
+    # masked again: a batch committed before manifests were masked may be published by a rerun
     create_table_artifact(key=f"batch-{summary.batch_id}", table=night.batch_table(manifest),
-                          description=f"Intake of {manifest['source_name']} as of {manifest['as_of']}")
+                          description=f"Intake of {redact.redact(manifest['source_name'])} as of {manifest['as_of']}")
 
 
 @flow(name="intake-file", flow_run_name="{name}", validate_parameters=False)
-def intake_file(inbox_uri: str, outbox_uri: str, name: str, as_of: dt.date, known: KnownRequests) -> FileSummary:
-    """One file, serially: prepare, commit, publish. ``known`` is recorded by Prefect as ``<KnownRequests>``."""
+def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, known: KnownRequests) -> FileSummary:
+    """One file, serially: prepare, commit, publish. ``known`` is recorded by Prefect as ``<KnownRequests>``, and
+    ``name`` (run name and parameter) as the masked file name."""
     summary = commit(inbox_uri, outbox_uri, prepare(inbox_uri, outbox_uri, name, as_of, known), as_of, known)
     _publish(outbox_uri, summary)
     get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary.result,
                           summary.rows, summary.approved, summary.referred, summary.rejected)
-    return summary
+    return night.shown_summary(summary)  # the file is committed: from here on its name is only shown and recorded
 
 
 @task(cache_policy=NONE, task_run_name="deliver confirmations")
@@ -133,14 +143,14 @@ def headline(outbox_uri: str, day: dt.date) -> str:
     return text
 
 
-def _failure(name: str, exc: BaseException) -> FileFailure:
-    failure = FileFailure.of(name, exc)
-    get_run_logger().error("%s could not be processed and stays in the inbox: %s", name, failure.error)
+def _failure(name: InboxName, exc: BaseException) -> FileFailure:
+    failure = FileFailure.of(name.real, exc)  # masks the name
+    get_run_logger().error("%s could not be processed and stays in the inbox: %s", failure.name, failure.error)
     night.announce("failed", failure)
     return failure
 
 
-def _serial(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: KnownRequests,
+def _serial(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
             done: NightSummary) -> None:
     # The per-file flow runs go without heartbeats of their own: they run in this process, whose nightly flow run
     # beats for all of them, and each heartbeat thread costs its flow run up to 1 s on exit (it is joined while it
@@ -156,7 +166,7 @@ def _serial(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, k
             night.announce("file", summary)
 
 
-def _parallel(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date, known: KnownRequests,
+def _parallel(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
               done: NightSummary) -> None:
     futures = [prepare.submit(inbox_uri, outbox_uri, name, as_of, known.copy()) for name in names]
     for name, future in zip(names, futures, strict=True):  # commit in order of name
@@ -166,8 +176,9 @@ def _parallel(inbox_uri: str, outbox_uri: str, names: list[str], as_of: dt.date,
         except Exception as exc:
             done.failures.append(_failure(name, exc))
             continue
-        done.files.append(summary)
-        night.announce("file", summary)
+        shown = night.shown_summary(summary)
+        done.files.append(shown)
+        night.announce("file", shown)
 
 
 def _day(as_of: dt.date | None) -> dt.date:
@@ -187,8 +198,8 @@ def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None
     Failed (with the night's summary as its result)."""
     redact.install("prefect", "prefect.flow_runs", "prefect.task_runs")
     day = _day(as_of)
-    names = list_inbox(inbox_uri)
-    night.announce("files", names)
+    names = [InboxName(real=name) for name in list_inbox(inbox_uri)]
+    night.announce("files", [name.shown for name in names])
     known = load_known(outbox_uri)
     done = NightSummary(day)
     (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, done)
