@@ -39,7 +39,8 @@ class FileFailure:
 class NightSummary:
     as_of: dt.date
     files: list[FileSummary] = field(default_factory=list)
-    """The files processed, already processed or taken by another run, in order of name."""
+    """The files processed, already processed or taken by another run, in order of name; then the entries set
+    aside."""
     failures: list[FileFailure] = field(default_factory=list)
     mail: MailSummary = field(default_factory=MailSummary)
 
@@ -68,8 +69,8 @@ class NightSummary:
                  f"{self.verdict()}; {t['rows']:,} rows: {t['approved']:,} approved, {t['referred']:,} referred, "
                  f"{t['rejected']:,} rejected.", "",
                  "| file | result | rows | approved | referred | rejected | batch |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {f.name} | {f.result} | {f.rows} | {f.approved} | {f.referred} | {f.rejected} | {f.batch_id} |"
-                  for f in self.files]
+        lines += [f"| {f.name} | {f.result}{f' — {f.note}' if f.note else ''} | {f.rows} | {f.approved} | "
+                  f"{f.referred} | {f.rejected} | {f.batch_id} |" for f in self.files]
         lines += [f"| {f.name} | **failed** (left in the inbox): {f.error} | | | | | |" for f in self.failures]
         m = self.mail
         lines += ["", f"Confirmations: {m.sent} sent, {m.written} written, {m.failed} kept for the next run."]
