@@ -1,25 +1,28 @@
 """One inbox file into one batch: read → check → write → stage → commit → take the source out of the inbox.
 
 The outbox's commit protocol (``outbox.Outbox``) makes a batch appear whole or not at all; the source leaves the
-inbox only after its batch is committed, so a crash at any moment loses nothing and doubles nothing.
+inbox only after its batch is committed, and only if it still holds the bytes of the batch, so a crash at any moment
+loses nothing and doubles nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, replace
+import unicodedata
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from coc_intake import mail, outputs
-from coc_intake.engine import CheckedRows, FileCheck
+from coc_intake import mail, outputs, redact
+from coc_intake.engine import FileCheck, Outcome, rejected_file
 from coc_intake.errors import TransientError
 from coc_intake.known import KnownRequests
-from coc_intake.outbox import Outbox
+from coc_intake.outbox import Claim, Outbox
 from coc_intake.requestwriter import RequestWriter
 from coc_intake.settings import Settings
 from coc_intake.states import FileResult
-from coc_intake.store import Store
+from coc_intake.store import Entry, Store
 from coc_intake.timing import stage
 from coc_intake.workbook import build_results_workbook
 
@@ -38,6 +41,9 @@ class FileSummary:
     requests: int = 0
     pending: bool = False
     """Prepared but not committed yet (no manifest)."""
+    note: str = ""
+    """One line for the operator, no personal data: why the entry was set aside, or what to know of a file that was
+    processed (it changed in the inbox after it was read, or could not be deleted from it)."""
 
     def __post_init__(self) -> None:
         self.result = FileResult(self.result)  # a process pool or Dask may hand it back as text
@@ -88,10 +94,70 @@ def open_submission(inbox: Store, name: str) -> Submission:
     return Submission(name, path, sha, size)
 
 
+@dataclass(frozen=True)
+class InboxListing:
+    """What a run finds in the inbox: the files to process, and the entries it sets aside, with why."""
+
+    names: list[str] = field(default_factory=list)
+    """The submissions, in order of name."""
+    set_aside: list[FileSummary] = field(default_factory=list)
+    """``set-aside`` results, their names made showable (``shown_name``)."""
+
+
+def survey_inbox(inbox: Store) -> InboxListing:
+    """The inbox's top level, read flat. Hidden entries and Excel's lock files (``~$…``) are not submissions and
+    are passed over; folders, links, other non-files and names the outputs cannot carry are set aside."""
+    listing = InboxListing()
+    for entry in inbox.entries():
+        if entry.key.startswith((".", "~$")):
+            continue
+        why = _set_aside_because(entry)
+        if why:
+            listing.set_aside.append(FileSummary(shown_name(entry.key), "", FileResult.SET_ASIDE, note=why))
+        else:
+            listing.names.append(entry.key)
+    listing.names.sort()
+    return listing
+
+
 def list_inbox(inbox: Store) -> list[str]:
-    """The files waiting, in order of name; hidden files and Excel's lock files (``~$…``) are not submissions."""
-    names = [k for k in inbox.list() if "/" not in k]
-    return sorted(n for n in names if not n.startswith((".", "~$")))
+    """The files waiting, in order of name (``survey_inbox``'s submissions)."""
+    return survey_inbox(inbox).names
+
+
+def _set_aside_because(entry: Entry) -> str:
+    """Why an inbox entry is not processed, in one line for the operator; "" for a submission.
+
+    A name goes into the batch's keys, the mail's subject, CSV cells and Prefect's records: bytes that are not
+    UTF-8 cannot be written to most of them, and a line break in a subject or a log line would forge another."""
+    if entry.kind == "folder":
+        return "a folder: the inbox is read flat, so the files in it are not processed; move them up into the inbox"
+    if entry.kind == "link":
+        return "a symbolic link, which intake never follows: put the file itself in the inbox"
+    if entry.kind == "other":
+        return "not a regular file (a pipe, socket or device): remove it from the inbox"
+    try:
+        entry.key.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8: rename the file"
+    if any(_is_control(c) for c in entry.key):
+        return "its name holds a control character (such as a line break or a tab): rename the file"
+    return ""
+
+
+def _is_control(char: str) -> bool:
+    # Control characters, and the Unicode line and paragraph separators, which break lines as well as \n does.
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def shown_name(name: str) -> str:
+    """A name as any output can carry it: bytes that are not UTF-8 as ``\\xNN``, control characters escaped."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")  # the bytes os decoded as surrogate escapes, as they were
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(c.encode("unicode_escape").decode("ascii") if _is_control(c) else c for c in text)
 
 
 def process_file(inbox: Store, outbox: Outbox, name: str, as_of: dt.date, settings: Settings,
@@ -113,16 +179,30 @@ def prepare_file(inbox: Store, outbox: Outbox, name: str, as_of: dt.date, settin
     batch_id = file.batch_id
     if outbox.is_committed(batch_id):
         return _already(inbox, outbox, file)
-    if not outbox.claim(batch_id, settings.claim_ttl_seconds):
+    claim = outbox.claim(batch_id, settings.claim_ttl_seconds)
+    if claim is None:
         return FileSummary(name, batch_id, FileResult.TAKEN_BY_ANOTHER_RUN)
     try:
         if outbox.is_committed(batch_id):  # committed by another run between our check and our claim
             return _already(inbox, outbox, file)
         outbox.tidy(batch_id)
-        return _write_batch(outbox, file, as_of, settings, known)
+        return _write_batch(outbox, file, as_of, settings, known, _poisoned(file, claim))
     except BaseException:
+        # What the failed write left goes before the next file: a full disk's partial batch would fail it too.
+        # The rerun writes the whole batch again anyway; a failed clean-up must not hide the failure itself.
+        with contextlib.suppress(Exception):
+            outbox.discard(batch_id)
         outbox.release(batch_id)
         raise
+
+
+def _poisoned(file: Submission, claim: Claim) -> Outcome | None:
+    """A file whose reading killed the run twice (``Claim.poisonous``) is not read again: it is rejected whole, so
+    that the night goes on and the employer is told. None for any other file."""
+    if not claim.poisonous:
+        return None
+    return rejected_file(file.name, "unreadable-file",
+                         reason=f"reading it stopped the intake {claim.deaths} times, so it is not read again")
 
 
 def commit_file(inbox: Store, outbox: Outbox, summary: FileSummary, as_of: dt.date, settings: Settings,
@@ -135,15 +215,33 @@ def commit_file(inbox: Store, outbox: Outbox, summary: FileSummary, as_of: dt.da
     """
     if not summary.pending:
         return summary
-    staged = _staged_ids(outbox, summary.batch_id)
+    manifest = outbox.staged_manifest(summary.batch_id)
+    staged: list[str] = manifest.get("request_ids", [])
     if known.any_of(staged):
         summary = _redo(inbox, outbox, summary, staged, as_of, settings, known)
-        staged = _staged_ids(outbox, summary.batch_id)
+        manifest = outbox.staged_manifest(summary.batch_id)
+        staged = manifest.get("request_ids", [])
     outbox.commit(summary.batch_id)
     outbox.release(summary.batch_id)
-    inbox.delete(summary.name)  # last: until the file is gone, a rerun finishes the clean-up above
+    # Last: until the file is gone, a rerun finishes the clean-up above. From the commit on the file is processed,
+    # whatever the deletion does.
+    note = _take_out(inbox, summary.name, int(manifest["size_bytes"]), str(manifest["sha256"]))
     known.add(summary.batch_id, staged)
-    return replace(summary, pending=False)
+    return replace(summary, pending=False, note=note)
+
+
+def _take_out(inbox: Store, name: str, size: int, sha: str) -> str:
+    """Delete a processed file from the inbox if it still holds the bytes its batch was made of; else leave it, and
+    say why in a note. Never a failure: the batch is committed, and the next run finds it already processed."""
+    try:
+        if inbox.delete_if_same(name, size, sha):
+            return ""
+    except Exception as exc:  # a read-only inbox, an S3 policy without DeleteObject, a store not answering
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        return (f"processed, but it could not be deleted from the inbox ({redact.redact(why)}); the next run "
+                "takes it out as already-processed")
+    return ("processed as it was read, but it changed in the inbox afterwards: the new content stays there and is "
+            "processed next run as a new file")
 
 
 def _staged_ids(outbox: Outbox, batch_id: str) -> list[str]:
@@ -171,20 +269,25 @@ def _already(inbox: Store, outbox: Outbox, file: Submission) -> FileSummary:
     outbox.unstage(file.batch_id)
     outbox.release(file.batch_id)
     outbox.tidy(file.batch_id)
-    inbox.delete(file.name)
-    return FileSummary(file.name, file.batch_id, FileResult.ALREADY_PROCESSED)
+    note = _take_out(inbox, file.name, file.size, file.sha)
+    return FileSummary(file.name, file.batch_id, FileResult.ALREADY_PROCESSED, note=note)
 
 
 def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Settings,
-                 known: KnownRequests) -> FileSummary:
-    """Check the file and write every document of its batch; the manifest is staged, not committed."""
+                 known: KnownRequests, decided: Outcome | None = None) -> FileSummary:
+    """Check the file and write every document of its batch; the manifest is staged, not committed. With
+    ``decided``, that outcome is written and the file is not read."""
     batch_id = file.batch_id
     with RequestWriter(outbox, batch_id, as_of) as requests:
-        with FileCheck(file.source, file.name, as_of, settings.limits, known.lookup) as check:
-            # A large file's rows are checked in parts: each part's requests are written while the next is checked.
-            for part in check.parts():
-                requests.add(part)
-            outcome = check.outcome()
+        if decided is not None:
+            outcome = decided
+        else:
+            with FileCheck(file.source, file.name, as_of, settings.limits, known.lookup) as check:
+                # A large file's rows are checked in parts: each part's requests are written while the next is
+                # checked.
+                for part in check.parts():
+                    requests.add(part)
+                outcome = check.outcome()
         # The other outputs are built while the request files are written: their building is Python work, the
         # writing mostly the file system's. "write requests" is the wait left once they are done.
         with stage("write csv"):
@@ -204,5 +307,7 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
     with stage("commit"):
         file.copy_to(outbox)
         outbox.stage(batch_id, manifest)
-    counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
-    return FileSummary(file.name, batch_id, outcome.status, requests=len(request_ids), pending=True, **counts)
+    counts = outcome.counts()  # all 0 for a file rejected whole
+    return FileSummary(file.name, batch_id, outcome.status, rows=counts["rows"], approved=counts["approved"],
+                       referred=counts["referred"], rejected=counts["rejected"], requests=len(request_ids),
+                       pending=True)

@@ -138,8 +138,11 @@ def run(
         settings = Settings.from_env()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    inbox_uri = inbox or settings.inbox
-    outbox_uri = outbox or settings.outbox
+    from coc_intake.store import absolute_uri
+
+    # Absolute once, here: the flow's tasks, worker processes and the summary all get the same locations.
+    inbox_uri = absolute_uri(inbox or settings.inbox)
+    outbox_uri = absolute_uri(outbox or settings.outbox)
     if not inbox_uri.startswith("s3://") and not Path(inbox_uri).is_dir():
         raise _fail(f"The inbox {inbox_uri} is not a folder. Create it, or pass --inbox PATH.")
     err.print(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ...")
@@ -247,14 +250,15 @@ def report(
     from coc_intake.outbox import Outbox
     from coc_intake.report_render import render_html, render_xlsx
     from coc_intake.settings import Settings
-    from coc_intake.store import LocalStore, open_store
+    from coc_intake.store import LocalStore, absolute_uri, open_store
 
+    out_dir = out_dir.absolute() if out_dir else None  # absolute, as the outbox is
     first = _as_of(since) if since else None
     last = _as_of(until) if until else None
     if first and last and first > last:
         raise _fail(f"--since {first} is after --until {last}; swap them.")
     try:
-        source = Outbox(open_store(outbox or Settings.from_env().outbox))
+        source = Outbox(open_store(absolute_uri(outbox or Settings.from_env().outbox)))
         data = reports.build(reports.load_manifests(source), first, last)
     except ConfigError as exc:
         raise _fail(str(exc)) from None

@@ -88,6 +88,11 @@ def _rejected(name: str, exc: FileRejected) -> RejectedFile:
     return _file_outcome(name, [Finding.of(exc.code, reason=exc.reason)])
 
 
+def rejected_file(name: str, code: str, reason: str = "") -> RejectedFile:
+    """The outcome of a file rejected whole without being read (a file that kept killing its reader)."""
+    return _rejected(name, FileRejected(code, reason))
+
+
 def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | None:
     """The sheet to read (loaded) and its header: ``Assignments``, else the first sheet with a header row."""
     for source in sources:

@@ -78,8 +78,9 @@ class FileFailure:
 class NightSummary:
     as_of: dt.date
     files: list[FileSummary] = field(default_factory=list)
-    """The files processed, already processed or taken by another run, in order of name; their names are masked
-    (``shown``), as the night's summary is shown and recorded, never used to open a file."""
+    """The files processed, already processed or taken by another run, in order of name, then the entries set
+    aside; their names are masked (``shown``), as the night's summary is shown and recorded, never used to open a
+    file."""
     failures: list[FileFailure] = field(default_factory=list)
     mail: MailSummary = field(default_factory=MailSummary)
 
@@ -109,8 +110,8 @@ class NightSummary:
                  f"{t['rejected']:,} rejected.", "",
                  "| file | result | rows | approved | referred | rejected | batch |", "|---|---|---|---|---|---|---|"]
         # names masked again: a summary may be built from FileSummary objects of any caller
-        lines += [f"| {redact.redact(f.name)} | {f.result} | {f.rows} | {f.approved} | {f.referred} | {f.rejected} "
-                  f"| {f.batch_id} |" for f in self.files]
+        lines += [f"| {redact.redact(f.name)} | {f.result}{f' — {redact.redact(f.note)}' if f.note else ''} "
+                  f"| {f.rows} | {f.approved} | {f.referred} | {f.rejected} | {f.batch_id} |" for f in self.files]
         lines += [f"| {redact.redact(f.name)} | **failed** (left in the inbox): {f.error} | | | | | |"
                   for f in self.failures]
         m = self.mail

@@ -43,6 +43,24 @@ _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
 DOCUMENTS = ("results.xlsx", "results.csv", "errors.csv")
 
 
+#: A file is set aside (``unreadable-file``) when this many runs died while they had its batch claimed.
+POISON_DEATHS = 2
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This process's claim on a batch."""
+
+    deaths: int = 0
+    """How many runs before this one died holding the batch's claim, one after the other (their process gone, or
+    their claim expired): a file that kills its reader (an abort, an out-of-memory kill) would otherwise stop every
+    night at the same place. A claim released normally (the batch committed, or a failure raised) ends the count."""
+
+    @property
+    def poisonous(self) -> bool:
+        return self.deaths >= POISON_DEATHS
+
+
 @dataclass(frozen=True)
 class QueuedMessage:
     """A confirmation in the mail queue."""
@@ -120,6 +138,16 @@ class Outbox:
         """Remove what writers killed mid-write left in the batch's folder."""
         self.store.sweep(self._batch(batch_id))
 
+    def discard(self, batch_id: str) -> None:
+        """Remove an uncommitted batch: what a failed write left (its request files, the source's copy, the staged
+        manifest) and its queued confirmations, so that a full disk is not kept full for the files after it. A
+        committed batch is never touched. Called by the claim's holder only."""
+        if self.is_committed(batch_id):
+            return
+        self.store.delete_tree(self._batch(batch_id))
+        for message in self.queued(batch_id):
+            self.dequeue(message)
+
     # Staging and committing.
     def stage(self, batch_id: str, manifest: bytes) -> None:
         """Write the manifest beside the batch, not yet as its commit marker."""
@@ -161,25 +189,34 @@ class Outbox:
     def _claim_key(self, batch_id: str) -> str:
         return f"{_CLAIMS}{batch_id}.json"
 
-    def claim(self, batch_id: str, ttl: float) -> bool:
-        """Take the batch for this process, so that two runs never process the same bytes at once.
+    def claim(self, batch_id: str, ttl: float) -> Claim | None:
+        """Take the batch for this process, so that two runs never process the same bytes at once; None when
+        another run holds it.
 
         A conditional create (O_EXCL locally, If-None-Match on S3) lets one writer win. A claim whose process is
-        gone (same host) or that is older than ``ttl`` seconds is taken over.
+        gone (same host) or that is older than ``ttl`` seconds is taken over, and the new claim counts that death
+        (``Claim.deaths``, kept in the record as ``deaths``).
         """
         key = self._claim_key(batch_id)
         self.store.sweep(_CLAIMS)
-        record = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
-        if self.store.create(key, record):
-            return True
+
+        def record(deaths: int) -> bytes:
+            fields: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
+            if deaths:  # only after a death: a normal run's claim is as it always was
+                fields["deaths"] = deaths
+            return orjson.dumps(fields)
+
+        if self.store.create(key, record(0)):
+            return Claim()
         try:
             current = self.store.read(key)
         except FileNotFoundError:
-            return self.store.create(key, record)
-        if not _claim_is_stale(current, ttl):
-            return False
+            return Claim() if self.store.create(key, record(0)) else None
+        deaths = _deaths_if_stale(current, ttl)
+        if deaths is None:
+            return None
         self.store.delete(key)
-        return self.store.create(key, record)
+        return Claim(deaths) if self.store.create(key, record(deaths)) else None
 
     def release(self, batch_id: str) -> None:
         self.store.delete(self._claim_key(batch_id))
@@ -253,18 +290,20 @@ class Outbox:
         return self.store.describe(key)
 
 
-def _claim_is_stale(raw: bytes, ttl: float) -> bool:
+def _deaths_if_stale(raw: bytes, ttl: float) -> int | None:
+    """None while the claim holds; once it is stale, the deaths to record in the claim that takes it over."""
     try:
         claim = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return True  # claims are created whole (atomically): an unreadable one is damaged, not in progress
-    if time.time() - float(claim.get("at", 0)) > ttl:
-        return True
+        earlier, at, pid = int(claim.get("deaths", 0)), float(claim.get("at", 0)), int(claim.get("pid", 0))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 0  # claims are created whole (atomically): an unreadable one is damaged, not in progress
+    if time.time() - at > ttl:
+        return earlier + 1  # abandoned: its run died elsewhere (or hung for longer than any file takes)
     if claim.get("host") == socket.gethostname():
         try:
-            os.kill(int(claim.get("pid", 0)), 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
-            return True  # its process is gone (killed): nobody is working on the file
+            return earlier + 1  # its process is gone (killed): nobody is working on the file
         except PermissionError:
-            return False
-    return False
+            return None
+    return None

@@ -18,7 +18,7 @@ import botocore.exceptions
 
 from coc_intake.errors import ConfigError, TransientError
 from coc_intake.settings import Settings
-from coc_intake.store import Store
+from coc_intake.store import Entry, Store
 
 _TRANSIENT = (
     botocore.exceptions.EndpointConnectionError,
@@ -88,6 +88,23 @@ class S3Store(Store):
             keys += [obj["Key"][len(self.prefix):] for obj in page.get("Contents", [])]
             if not page.get("IsTruncated"):
                 return sorted(k for k in keys if k and not k.endswith("/"))
+            token = page["NextContinuationToken"]
+
+    def entries(self, prefix: str = "") -> builtins.list[Entry]:
+        """The objects at this level, and its "folders": the common prefixes of keys with a ``/`` below it."""
+        found: builtins.list[Entry] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": self.prefix + prefix, "Delimiter": "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list_objects_v2", **kwargs)
+            found += [Entry(obj["Key"][len(self.prefix):], "file") for obj in page.get("Contents", [])
+                      if not obj["Key"].endswith("/")]
+            found += [Entry(cp["Prefix"][len(self.prefix):].rstrip("/"), "folder")
+                      for cp in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                return sorted((e for e in found if e.key), key=lambda e: e.key)
             token = page["NextContinuationToken"]
 
     def read(self, key: str) -> bytes:

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -30,6 +30,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from coc_intake.errors import ConfigError
 from coc_intake.limits import Limits
+from coc_intake.store import absolute_uri
 
 PREFIX = "COC_"
 CONFIG_VARIABLE = "COC_CONFIG"
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
                 raise ConfigError(_explain(exc)) from None
             except SettingsError as exc:
                 raise ConfigError(str(exc)) from None
+
+    @field_validator("inbox", "outbox")
+    @classmethod
+    def _absolute(cls, uri: str) -> str:
+        # Resolved once, where the setting enters: a relative folder is the current folder's at that moment.
+        return absolute_uri(uri)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -29,6 +29,9 @@ class FileResult(StrEnum):
     """Its bytes were committed by an earlier run: nothing new is written."""
     TAKEN_BY_ANOTHER_RUN = "taken-by-another-run"
     """Another run holds it (or took it out of the inbox) first."""
+    SET_ASIDE = "set-aside"
+    """Not a submission the intake can take (a folder, a symbolic link, a name that is not UTF-8 or holds control
+    characters): left where it is, never read, and listed with the reason every run until someone moves it."""
 
 
 #: The results of a file that made a batch (the manifest's ``status``).

@@ -12,11 +12,13 @@ import builtins
 import hashlib
 import os
 import posixpath
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from coc_intake.filewriter import FILE_MODE, FileWriter, write_file
 
@@ -35,6 +37,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry at a level of a store, as ``entries`` lists it: a file, or something that is not one."""
+
+    key: str
+    kind: Literal["file", "folder", "link", "other"]
+    """``folder``: a sub-folder (a common prefix on S3); ``link``: a symbolic link, never followed; ``other``: a
+    FIFO, socket or device, which reading could block on."""
 
 
 class Store(abc.ABC):
@@ -62,6 +74,28 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def describe(self, key: str = "") -> str: ...
+
+    def entries(self, prefix: str = "") -> builtins.list[Entry]:
+        """Everything at the level of ``prefix``, files or not (``list`` gives the files only), in order of key. A
+        store of whole objects has files and the folders their keys imply."""
+        return [Entry(k, "file") for k in self.list(prefix)]
+
+    def delete_if_same(self, key: str, size: int, sha256: str) -> bool:
+        """Delete the object only if it still holds the bytes of that size and SHA-256 (hex); False, and the object
+        kept, when it changed. An object already gone counts as deleted. By default it is read whole."""
+        try:
+            data = self.read(key)
+        except FileNotFoundError:
+            return True
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            return False
+        self.delete(key)
+        return True
+
+    def delete_tree(self, prefix: str) -> None:
+        """Delete every object under ``prefix`` (a folder's key ending in ``/``)."""
+        for key in self.list(prefix, recursive=True):
+            self.delete(key)
 
     def local_path(self, key: str) -> Path | None:
         """The object as a file on this machine, when the store is a folder (readers then map it themselves)."""
@@ -93,6 +127,17 @@ class Store(abc.ABC):
         return None
 
 
+def absolute_uri(uri: str) -> str:
+    """A store's location made absolute once, where it enters (an option, a setting): a relative folder means the
+    current folder's, now. ``s3://`` URIs are left as they are.
+
+    The location is handed on as text (to Prefect's tasks, a process pool, a Dask worker, the report), and a
+    relative one meant something else to each of them, or nothing (a path ``relative_to`` a relative root fails)."""
+    if uri.startswith("s3://"):
+        return uri
+    return os.path.abspath(os.path.expanduser(uri))
+
+
 def open_store(uri: str, settings: Settings | None = None) -> Store:
     """A folder, or ``s3://bucket/prefix``. ``settings`` matter to S3 only (encryption key, addressing style); None
     reads them from the environment."""
@@ -107,7 +152,8 @@ class LocalStore(Store):
     """A folder. Files and folders it creates are readable by their owner only (docs/outputs.md#confidentiality)."""
 
     def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
+        # Absolute from the start: keys are made relative to the root, which fails for a relative root.
+        self.root = Path(os.path.abspath(root))
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -126,6 +172,43 @@ class LocalStore(Store):
         found: Iterator[Path] = base.rglob("*") if recursive else base.iterdir()
         return sorted(p.relative_to(self.root).as_posix() for p in found
                       if p.is_file() and not p.name.startswith(_TMP_PREFIX))
+
+    def entries(self, prefix: str = "") -> builtins.list[Entry]:
+        """What the folder holds, links not followed; names that are not UTF-8 come surrogate-escaped (``os``'s
+        way), and the store's own temporary files are left out."""
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        found = []
+        with os.scandir(base) as it:
+            for e in it:
+                if e.name.startswith(_TMP_PREFIX):
+                    continue
+                kind: Literal["file", "folder", "link", "other"] = (
+                    "link" if e.is_symlink() else "folder" if e.is_dir(follow_symlinks=False)
+                    else "file" if e.is_file(follow_symlinks=False) else "other")
+                found.append(Entry(f"{prefix.rstrip('/')}/{e.name}" if prefix else e.name, kind))
+        return sorted(found, key=lambda entry: entry.key)
+
+    def delete_if_same(self, key: str, size: int, sha256: str) -> bool:
+        """The file is opened without following a link, its size compared first (an appended file is told at
+        once), then its bytes hashed again."""
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return True
+        with os.fdopen(fd, "rb") as fh:
+            if os.fstat(fd).st_size != size or hashlib.file_digest(fh, "sha256").hexdigest() != sha256:
+                return False
+        path.unlink(missing_ok=True)
+        return True
+
+    def delete_tree(self, prefix: str) -> None:
+        """One ``rmtree``: a batch's folder can hold a million request files."""
+        folder = self._path(prefix)
+        if folder.is_dir():
+            shutil.rmtree(folder)
 
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -82,6 +82,14 @@ def list_inbox(inbox_uri: str) -> list[str]:
     return batch.list_inbox(open_store(inbox_uri))
 
 
+@task(task_run_name="set aside in {inbox_uri}", **_RETRIED)
+@_masked
+def set_aside(inbox_uri: str) -> list[FileSummary]:
+    """The inbox's entries that are not submissions a run can take (folders, links, unusable names), each with why:
+    listed every night, never a failure (docs/decisions.md)."""
+    return batch.survey_inbox(open_store(inbox_uri)).set_aside
+
+
 @task(task_run_name="known requests", **_RETRIED)
 @_masked
 def load_known(outbox_uri: str) -> KnownRequests:
@@ -124,7 +132,15 @@ def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date
     _publish(outbox_uri, summary)
     get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary.result,
                           summary.rows, summary.approved, summary.referred, summary.rejected)
-    return night.shown_summary(summary)  # the file is committed: from here on its name is only shown and recorded
+    shown = night.shown_summary(summary)  # the file is committed: from here on its name is only shown and recorded
+    _warn(shown)
+    return shown
+
+
+def _warn(summary: FileSummary) -> None:
+    """A note on a file (set aside, changed in the inbox, not deletable) is a warning for the operator."""
+    if summary.note:
+        get_run_logger().warning("%s: %s", redact.redact(summary.name), redact.redact(summary.note))
 
 
 @task(cache_policy=NONE, task_run_name="deliver confirmations")
@@ -173,6 +189,7 @@ def _parallel(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt
         try:
             summary = commit(inbox_uri, outbox_uri, future.result(), as_of, known)
             _publish(outbox_uri, summary)
+            _warn(summary)
         except Exception as exc:
             done.failures.append(_failure(name, exc))
             continue
@@ -203,7 +220,10 @@ def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None
     known = load_known(outbox_uri)
     done = NightSummary(day)
     (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, done)
-    summary = NightSummary(day, done.files, done.failures, deliver_mail(outbox_uri))
+    aside = set_aside(inbox_uri)
+    for entry in aside:
+        _warn(entry)
+    summary = NightSummary(day, done.files + aside, done.failures, deliver_mail(outbox_uri))
     create_markdown_artifact(key="nightly-intake-summary", markdown=summary.markdown(),
                              description=f"Nightly intake as of {day.isoformat()}")
     headline(outbox_uri, day)
