@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coc_intake.redact import redact
@@ -218,22 +219,30 @@ def _print_run(result: NightSummary, outbox: Outbox) -> None:
     for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
         table.add_column(name, overflow="fold")
     for f in result.files:
-        table.add_row(redact(f.name), f.result, str(f.rows), str(f.approved), str(f.referred), str(f.rejected),
+        table.add_row(_shown(f.name), f.result, str(f.rows), str(f.approved), str(f.referred), str(f.rejected),
                       f.batch_id)
     for failure in result.failures:
-        table.add_row(redact(failure.name), "[red]failed — left in the inbox[/]", "", "", "", "", "")
+        table.add_row(_shown(failure.name), "[red]failed — left in the inbox[/]", "", "", "", "", "")
     out.print(table)
     for failure in result.failures:
-        out.print(f"[red]{redact(failure.name)}[/]: {failure.error}")
+        out.print(f"[red]{_shown(failure.name)}[/]: {escape(failure.error)}")
+    for f in result.files:
+        if f.note:  # set aside, changed in the inbox, or its source could not be taken out
+            out.print(f"[yellow]{_shown(f.name)}[/]: {_shown(f.note)}")
     m = result.mail
     out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox.mail_folder()}, "
               f"{m.failed} failed (kept for the next run).")
     for e in m.errors:
-        out.print(f"[yellow]{e}[/]")
+        out.print(f"[yellow]{escape(e)}[/]")
     if result.files or result.failures:
         out.print(f"Batches are in {outbox.batches_folder()} (results.xlsx for the employer).")
     else:
         out.print("The inbox was empty: nothing to do.")
+
+
+def _shown(text: str) -> str:
+    """A file name or note for the console: SSNs masked, and brackets in it never read as Rich markup."""
+    return escape(redact(text))
 
 
 @app.command()
