@@ -76,8 +76,8 @@ _CODES = [
     Code("invalid-date", "error", "cell", "not a date in an accepted form",
          "{label} '{value}' is not a date. Use a date cell, or type YYYY-MM-DD, MM/DD/YYYY or DD-Mon-YYYY."),
     Code("invalid-country", "error", "cell", "not a country",
-         "{label} '{value}' is not a country. Use an ISO code (DE, DEU) or the English name (Germany); separate "
-         "several citizenships with ';'."),
+         "{label} '{value}' is not a country{suggestion}. Use an ISO code (DE, DEU) or the English name (Germany); "
+         "separate several citizenships with ';'."),
     Code("invalid-email", "error", "cell", "not an e-mail address",
          "{label} '{value}' is not an e-mail address ({reason}). Correct it, or leave the cell blank for no "
          "confirmation."),

@@ -93,16 +93,30 @@ def rejected_file(name: str, code: str, reason: str = "") -> RejectedFile:
     return _rejected(name, FileRejected(code, reason))
 
 
-def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | None:
-    """The sheet to read (loaded) and its header: ``Assignments``, else the first sheet with a header row."""
+def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | Finding:
+    """The sheet to read (loaded) and its header: ``Assignments``, else the first sheet with a header row. Without
+    one, why: ``empty-file`` when that sheet (the ``Assignments`` sheet, else every sheet) has no filled cell at all,
+    else ``no-header-row``."""
+    every_sheet_empty = True
     for source in sources:
         grid = source.load(None)
         found = headers.detect(iter_rows(grid, headers.HEADER_SEARCH_ROWS))
         if found is not None:
             return grid, found
+        empty = _no_filled_cell(grid)
         if source.name is not None and source.name.strip().casefold() == "assignments":
-            return None  # the Assignments sheet is the one to use, header or not
-    return None
+            # The Assignments sheet is the one to use, header or not.
+            return Finding.of("empty-file", reason=f" (the sheet '{source.name}' is empty)") if empty \
+                else Finding.of("no-header-row")
+        every_sheet_empty &= empty
+    if every_sheet_empty:
+        return Finding.of("empty-file", reason=" (no cell is filled in)")
+    return Finding.of("no-header-row")
+
+
+def _no_filled_cell(grid: Grid) -> bool:
+    """Whether every cell of the sheet is blank (empty or spaces only); looked at only when no header was found."""
+    return bool(grid.cells.empty or grid.cells.apply(is_blank).all(axis=None))
 
 
 def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
@@ -277,8 +291,8 @@ def _read(source: bytes | Path, name: str, limits: Limits) -> _Sheet | RejectedF
             located = _locate(open_source(source, name, limits))
     except FileRejected as exc:
         return _rejected(name, exc)
-    if located is None:
-        return _file_outcome(name, [Finding.of("no-header-row")])
+    if isinstance(located, Finding):
+        return _file_outcome(name, [located])
     grid, header = located
     notices = _notices(grid, header)
     if any(f.severity == "error" for f in notices):

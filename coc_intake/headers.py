@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -19,6 +20,11 @@ MESSAGES_COLUMN = "messages"
 FUZZY_MIN_SCORE = 85.0
 FUZZY_MIN_MARGIN = 8.0
 FUZZY_MIN_LENGTH = 4
+#: Small words a header may add or drop: "Date of the assignment start" is "Assignment start date" reordered.
+STOP_WORDS = frozenset({"a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "with", "from", "and", "per",
+                        "as", "is"})
+_WORD_BREAK = re.compile(r"[\s/_,;:()\[\]]+")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
 
 @dataclass
@@ -48,9 +54,15 @@ def _fuzzy(token: str) -> tuple[str, float] | None:
     if len(token) < FUZZY_MIN_LENGTH:
         return None
     exact = _exact()
+    found = process.extract(token, list(exact), scorer=fuzz.ratio, limit=10)
+    return _confident((exact[candidate], score) for candidate, score, _ in found)
+
+
+def _confident(scores: Iterable[tuple[str, float]]) -> tuple[str, float] | None:
+    """The field of the best (field, score), when it scores FUZZY_MIN_SCORE and leads every other field by
+    FUZZY_MIN_MARGIN."""
     best_per_field: dict[str, float] = {}
-    for candidate, score, _ in process.extract(token, list(exact), scorer=fuzz.ratio, limit=10):
-        key = exact[candidate]
+    for key, score in scores:
         best_per_field[key] = max(best_per_field.get(key, 0.0), score)
     ranked = sorted(best_per_field.items(), key=lambda kv: -kv[1])
     if not ranked or ranked[0][1] < FUZZY_MIN_SCORE:
@@ -58,6 +70,32 @@ def _fuzzy(token: str) -> tuple[str, float] | None:
     if len(ranked) > 1 and ranked[0][1] - ranked[1][1] < FUZZY_MIN_MARGIN:
         return None
     return ranked[0]
+
+
+def header_words(text: str) -> str:
+    """A header's words in order of the alphabet, small words left out, each of its letters and digits only:
+    "E-mail for confirmation" → "confirmation email"."""
+    words = (_NOT_ALNUM.sub("", w) for w in _WORD_BREAK.split(text.casefold()))
+    return " ".join(sorted(w for w in words if w and w not in STOP_WORDS))
+
+
+@cache
+def _by_words() -> tuple[list[str], list[str]]:
+    """Every field name (key, label, aliases) as ``header_words``, and its field's key."""
+    pairs = [(header_words(n), f.key) for f in schemas.fields().values() for n in f.names()]
+    return [w for w, _ in pairs if w], [k for w, k in pairs if w]
+
+
+def _reordered(text: str) -> tuple[str, float] | None:
+    """A field name with its words in another order or with small words added or dropped; a typo within the words
+    is allowed as in ``_fuzzy`` (the same score and margin, on the sorted words)."""
+    words = header_words(text)
+    if len(words.replace(" ", "")) < FUZZY_MIN_LENGTH:
+        return None
+    forms, keys = _by_words()
+    found = process.extract(words, forms, scorer=fuzz.ratio, limit=10,
+                            score_cutoff=FUZZY_MIN_SCORE - FUZZY_MIN_MARGIN)
+    return _confident((keys[index], score) for _, score, index in found)
 
 
 def map_header(row_number: int, cells: Sequence[tuple[int, str | None]]) -> HeaderMap:
@@ -75,7 +113,7 @@ def map_header(row_number: int, cells: Sequence[tuple[int, str | None]]) -> Head
             result.ignored.append(index)
         elif token in _exact():
             exact.setdefault(_exact()[token], []).append(index)
-        elif (match := _fuzzy(token)) is not None:
+        elif (match := _fuzzy(token) or _reordered(text)) is not None:
             fuzzy.append((index, match[0], text))
         else:
             unknown.append((index, text))

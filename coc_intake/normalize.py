@@ -332,19 +332,29 @@ def _parse_date(key: str, field: schemas.Field, column: pd.Series, out: Findings
 
 
 def _parse_country(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
-    return _as_country_codes(countries.to_alpha2, key, column, out)
+    return _as_country_codes(countries.to_alpha2, countries.suggest, key, column, out)
 
 
 def _parse_countries(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
-    return _as_country_codes(countries_value, key, column, out)
+    return _as_country_codes(countries_value, countries.suggest_many, key, column, out)
 
 
-def _as_country_codes(code_of: Callable[[str], str | None], key: str, column: pd.Series,
-                      out: Findings) -> pd.Series:
+def _as_country_codes(code_of: Callable[[str], str | None], suggest: Callable[[str], str | None], key: str,
+                      column: pd.Series, out: Findings) -> pd.Series:
     iso = _over_unique(column, code_of)
     bad = column.notna() & iso.isna()
-    out.add("invalid-country", key, column.index[bad], column[bad])
+    _add_invalid_countries(key, column[bad], suggest, out)
     return iso.astype("str").where(iso.notna())
+
+
+def _add_invalid_countries(key: str, bad: pd.Series, suggest: Callable[[str], str | None], out: Findings) -> None:
+    """``invalid-country`` for each cell of ``bad``, naming the closest country when one is clearly closest; the
+    suggestion is looked for once per distinct value, and only among the values that are no country."""
+    if bad.empty:
+        return
+    closest = _over_unique(bad, suggest)
+    out.add("invalid-country", key, bad.index, bad,
+            [{"suggestion": f" (did you mean {c}?)" if c else ""} for c in closest])
 
 
 def _parse_enum(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
@@ -406,7 +416,7 @@ def _host_and_region(host: pd.Series, region: pd.Series, out: Findings) -> dict[
     territory = territory.fillna(False).astype(bool)
     quebec = quebec.fillna(False).astype(bool)
     bad = host.notna() & found.isna()
-    out.add("invalid-country", "host_country", host.index[bad], host[bad])
+    _add_invalid_countries("host_country", host[bad], countries.suggest, out)
     for code in ("no-agreement", "not-abroad"):
         hit = status.eq(code).fillna(False).astype(bool)
         out.add(code, "host_country", host.index[hit], [countries.name_of(a) for a in alpha2[hit]])

@@ -104,8 +104,10 @@ def test_crown_dependencies_belong_to_the_united_kingdom_agreement(territory: st
     assert (host.agreement, host.status, host.territory) == ("GB", "ok", True)
 
 
-def test_only_crown_dependencies_are_attached_territories() -> None:
-    assert agreements.territory_owner() == {"IM": "GB", "JE": "GB", "GG": "GB"}
+def test_the_attached_territories_are_the_crown_dependencies_the_french_overseas_departments_and_aland() -> None:
+    # Edition 2026.2 (docs/fields.md#host_country): GP, MQ, GF, RE → FR and AX → FI joined IM, JE, GG → GB.
+    assert agreements.territory_owner() == {"IM": "GB", "JE": "GB", "GG": "GB", "GP": "FR", "MQ": "FR", "GF": "FR",
+                                            "RE": "FR", "AX": "FI"}
 
 
 @pytest.mark.parametrize("territory", ["GL", "FO"])
