@@ -35,13 +35,36 @@ def _fail(text: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _as_of(value: str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
+#: The first date --as-of, --since and --until accept; the last is a year from today (docs/decisions.md). A date
+#: outside is a slip (0026, 2062, 9999): as an as-of it would date batches and confirmation e-mails wrongly and
+#: fail every date rule, and at 9999 the date arithmetic overflows.
+EARLIEST_DATE = dt.date(1990, 1, 1)
+
+
+def latest_date(today: dt.date | None = None) -> dt.date:
+    """The last date the date options accept: the same day a year after ``today`` (28 February for 29 February)."""
+    today = today or dt.date.today()
     try:
-        return dt.date.fromisoformat(value)
+        return today.replace(year=today.year + 1)
     except ValueError:
-        raise _fail(f"--as-of '{value}' is not a date. Give it as YYYY-MM-DD, e.g. --as-of 2026-11-25.") from None
+        return today.replace(year=today.year + 1, day=28)
+
+
+def _date(value: str, option: str) -> dt.date:
+    """``value`` of ``option`` as a date in the accepted range, else a usage error (exit 2) that says what to give."""
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{option} '{value}' is not a date. Give it as YYYY-MM-DD, e.g. {option} 2026-11-25.") from None
+    latest = latest_date()
+    if not EARLIEST_DATE <= day <= latest:
+        raise _fail(f"{option} {value} is out of range. Give a date from {EARLIEST_DATE} to {latest} (a year from "
+                    f"today) as YYYY-MM-DD; leave {option} out for {'today' if option == '--as-of' else 'no bound'}.")
+    return day
+
+
+def _as_of(value: str | None) -> dt.date:
+    return dt.date.today() if value is None else _date(value, "--as-of")
 
 
 AsOf = Annotated[str | None, typer.Option("--as-of", help="The run's date (YYYY-MM-DD); default today.")]
@@ -148,10 +171,12 @@ def run(
         raise _fail(f"The inbox {inbox_uri} is not a folder. Create it, or pass --inbox PATH.")
     err.print(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ...")
     import coc_intake.flows  # noqa: F401 - configures Prefect before it is imported
+    from coc_intake.flows._env import tie_server
 
+    tie_server()  # a temporary Prefect server ends with this process, even a killed one
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False)
-    with progress, _following(progress):
+    with _signals_exit(), progress, _following(progress):
         state = _intake_flow(workers, dask_address)(inbox_uri, outbox_uri, day,
                                                     parallel=workers > 1 or dask_address is not None,
                                                     return_state=True)
@@ -166,6 +191,31 @@ def run(
 
     _print_run(result, Outbox(open_store(outbox_uri)))
     raise typer.Exit(1 if result.failed else 0)
+
+
+@contextlib.contextmanager
+def _signals_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does: as an exception (``SystemExit(128 + signal)``), so that
+    ``finally`` blocks (a file's claim is released) and the ``atexit`` handlers run, among them Prefect's, which
+    stops its temporary server. Python's default for both ends the process on the spot, leaving the server running.
+
+    While the flow runs Prefect puts its own SIGTERM handler first (it marks the flow run crashed), then sends the
+    signal again, to this handler."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    except ValueError:  # not the main thread (an embedding caller): signals are its business
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -230,8 +280,9 @@ def _print_run(result: NightSummary, outbox: Outbox) -> None:
         if f.note:  # set aside, changed in the inbox, or its source could not be taken out
             out.print(f"[yellow]{_shown(f.name)}[/]: {_shown(f.note)}")
     m = result.mail
+    kept = f"{m.failed} failed" + (f" and {m.deferred} not tried in the delivery time budget" if m.deferred else "")
     out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox.mail_folder()}, "
-              f"{m.failed} failed (kept for the next run).")
+              f"{kept} (kept for the next run).")
     for e in m.errors:
         out.print(f"[yellow]{escape(e)}[/]")
     if result.files or result.failures:
@@ -262,8 +313,8 @@ def report(
     from coc_intake.store import LocalStore, absolute_uri, open_store
 
     out_dir = out_dir.absolute() if out_dir else None  # absolute, as the outbox is
-    first = _as_of(since) if since else None
-    last = _as_of(until) if until else None
+    first = _date(since, "--since") if since else None
+    last = _date(until, "--until") if until else None
     if first and last and first > last:
         raise _fail(f"--since {first} is after --until {last}; swap them.")
     try:

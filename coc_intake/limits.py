@@ -18,7 +18,8 @@ class Limits(BaseModel):
     """File size on disk, in bytes."""
     max_uncompressed: Annotated[int, Field(gt=0)] = 500 * 1024 * 1024
     """An xlsx's uncompressed size, in bytes."""
-    max_ratio: Annotated[float, Field(gt=0)] = 100.0
+    # At least 1: an xlsx is compressed XML, larger unpacked than packed, so a bound below 1 rejects every file.
+    max_ratio: Annotated[float, Field(ge=1)] = 100.0
     """An xlsx's compression ratio (uncompressed / compressed): above it the file is taken for a zip bomb."""
     max_rows: Annotated[int, Field(gt=0)] = 1_048_576
     """Rows in a sheet or CSV."""

@@ -16,6 +16,7 @@ import email.policy
 import email.utils
 import hashlib
 import smtplib
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -41,6 +42,8 @@ class MailSummary:
     written: int = 0
     failed: int = 0
     already: int = 0
+    deferred: int = 0
+    """Messages not tried because the run's delivery time (``smtp_budget_seconds``) ran out; still queued."""
     errors: tuple[str, ...] = ()
     """One line per failed delivery, SSNs masked."""
 
@@ -99,10 +102,11 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     return messages
 
 
-def _send_smtp(settings: Settings, raw: bytes) -> None:
+def _send_smtp(settings: Settings, raw: bytes, timeout: float) -> None:
     """Send the queued message exactly as composed. yagmail opens the connection (TLS, login); the message goes
     out through its SMTP session with ``sendmail``, which raises on any refusal (yagmail's own ``send`` would
-    rebuild the body and swallow a failure into its ``unsent`` list)."""
+    rebuild the body and swallow a failure into its ``unsent`` list). ``timeout`` bounds each step of the
+    conversation (connect, each reply), not the whole."""
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     client = yagmail.SMTP(
         user=settings.smtp_user or settings.mail_from,
@@ -113,22 +117,34 @@ def _send_smtp(settings: Settings, raw: bytes) -> None:
         smtp_ssl=settings.smtp_security == "ssl",
         smtp_skip_login=settings.smtp_password is None,
         soft_email_validation=False,
-        timeout=30,
+        timeout=timeout,
     )
     try:
         client.login()
         refused = client.smtp.sendmail(settings.mail_from, [str(parsed["To"])], raw)
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
-    finally:
-        client.close()
+    except BaseException:
+        # Drop the connection without QUIT: a server that stopped answering would make QUIT wait another timeout
+        # (is_closed keeps yagmail's __del__ from sending it later).
+        if client.smtp is not None:
+            client.smtp.close()
+        client.is_closed = True
+        raise
+    client.close()
 
 
 def deliver(outbox: Outbox, settings: Settings) -> MailSummary:
-    """Send (or write) every queued message of a committed batch that the ledger does not list yet."""
+    """Send (or write) every queued message of a committed batch that the ledger does not list yet.
+
+    Sending stops once ``smtp_budget_seconds`` have gone: a server that accepts connections and never answers
+    would otherwise cost a timeout per message, hours for a busy night. The messages not tried stay queued for the
+    next run and are counted as ``deferred``.
+    """
     summary = MailSummary()
     errors: list[str] = []
     outbox.tidy_mail()
+    deadline = time.monotonic() + settings.smtp_budget_seconds
     for message in outbox.queued():
         if not outbox.is_committed(message.batch_id):
             continue  # its batch has not committed (yet): a rerun will write the same message again
@@ -137,11 +153,16 @@ def deliver(outbox: Outbox, settings: Settings) -> MailSummary:
             outbox.dequeue(message)
             summary.already += 1
             continue
+        left = deadline - time.monotonic()
+        if settings.smtp_host and left <= 0:
+            summary.deferred += 1
+            continue
         raw = outbox.read_queued(message)
         how = "file"
         if settings.smtp_host:
             try:
-                _send_smtp(settings, raw)
+                # The last attempt gets only what is left of the budget, so the budget bounds the whole delivery.
+                _send_smtp(settings, raw, min(settings.smtp_timeout_seconds, left))
             except (TimeoutError, smtplib.SMTPException, OSError) as exc:
                 summary.failed += 1
                 errors.append(redact(f"message {mid}: {type(exc).__name__}: {exc}"))
@@ -153,5 +174,8 @@ def deliver(outbox: Outbox, settings: Settings) -> MailSummary:
             summary.written += 1
         outbox.record_sent(mid, {"message_id": mid, "delivered_by": how, "at": pd.Timestamp.now(tz="UTC").isoformat()})
         outbox.dequeue(message)
+    if summary.deferred:
+        errors.append(f"delivery stopped after {settings.smtp_budget_seconds:g} s (smtp_budget_seconds): "
+                      f"{summary.deferred} message(s) not tried, kept for the next run")
     summary.errors = tuple(errors)
     return summary

@@ -115,7 +115,8 @@ class NightSummary:
         lines += [f"| {redact.redact(f.name)} | **failed** (left in the inbox): {f.error} | | | | | |"
                   for f in self.failures]
         m = self.mail
-        lines += ["", f"Confirmations: {m.sent} sent, {m.written} written, {m.failed} kept for the next run."]
+        lines += ["", f"Confirmations: {m.sent} sent, {m.written} written, {m.failed + m.deferred} kept for the next "
+                      f"run" + (f" ({m.deferred} not tried: the delivery time budget ran out)." if m.deferred else ".")]
         return "\n".join(lines)
 
 

@@ -58,7 +58,8 @@ def _tables(report: Report) -> _Tables:
 def _headline(report: Report) -> list[tuple[str, str]]:
     t = report.totals
     lines = [("Period", f"{report.since} to {report.until}" if report.since else "no batches"),
-             ("Batches", f"{t.batches:,} ({t.files_rejected} files rejected whole)"),
+             ("Batches", f"{t.batches:,} ({t.files_rejected} files rejected whole)" if t.batches
+              else "none: no committed batch has an as-of date in this period"),
              ("Rows", f"{t.rows:,}"),
              ("Approved", f"{t.approved:,}"), ("Referred", f"{t.referred:,}"),
              ("Rejected", f"{t.rejected:,} ({t.rejection_rate:.1%} of rows)")]
@@ -151,25 +152,27 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, b
         dash.write_string(row, 0, f"{code} ({n:,})")
         dash.write_string(row, 1, text)
     anchor = row + 2
-    dash.insert_chart(anchor, 0, _chart(wb, tables, "bar", "Rejections by error code", "Findings by error code", 1,
-                                        15, _RED))
-    dash.insert_chart(anchor, 2, _chart(wb, tables, "bar", "Rejections by host country",
-                                        "Rejected rows by host country", 3, 15, _AMBER))
-    dash.insert_chart(anchor + 16, 0, _chart(wb, tables, "line", "Rejections by week", "Rejected rows by week", 2,
-                                             200, _BLUE))
+    charts = [(anchor, 0, "bar", "Rejections by error code", "Findings by error code", 1, 15, _RED),
+              (anchor, 2, "bar", "Rejections by host country", "Rejected rows by host country", 3, 15, _AMBER),
+              (anchor + 16, 0, "line", "Rejections by week", "Rejected rows by week", 2, 200, _BLUE)]
+    for at_row, at_col, kind, table, name, value_col, limit, colour in charts:
+        if tables[table][1]:
+            dash.insert_chart(at_row, at_col, _chart(wb, kind, table, name, value_col,
+                                                     min(len(tables[table][1]), limit), colour))
+        else:
+            # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
+            # say nothing anyway: the chart's place says so in words.
+            dash.write_string(at_row, at_col, f"{name}: nothing in this period.")
     dash.activate()
 
 
-def _chart(wb: Workbook, tables: _Tables, kind: str, table: str, name: str, value_col: int, limit: int,
-           colour: str) -> Chart:
-    """A chart of the first ``limit`` rows of one table sheet: its first column against ``value_col``."""
-    n = min(len(tables[table][1]), limit)
+def _chart(wb: Workbook, kind: str, table: str, name: str, value_col: int, n: int, colour: str) -> Chart:
+    """A chart of the first ``n`` (at least one) rows of one table sheet: its first column against ``value_col``."""
     ch = wb.add_chart({"type": kind})
-    if n:
-        sheet_name = table[:31]
-        ch.add_series({"name": name, "categories": [sheet_name, 1, 0, n, 0],
-                       "values": [sheet_name, 1, value_col, n, value_col],
-                       "fill": {"color": colour}, "line": {"color": colour}})
+    sheet_name = table[:31]
+    ch.add_series({"name": name, "categories": [sheet_name, 1, 0, n, 0],
+                   "values": [sheet_name, 1, value_col, n, value_col],
+                   "fill": {"color": colour}, "line": {"color": colour}})
     ch.set_title({"name": name})
     ch.set_legend({"none": True})
     ch.set_size({"width": 620, "height": 300})
@@ -255,6 +258,8 @@ th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}th{background
 def render_html(report: Report) -> str:
     trend = dict(_headline(report)).get("Trend", "")
     period = f"{report.since} to {report.until}" if report.since else "no batches"
+    if report.since and not report.totals.batches:
+        period += " (no batches in this period)"
     sections = "".join(_table(name, header, rows) for name, (header, rows) in _tables(report).items())
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     """COC_SMTP_SECURITY: none, starttls or ssl."""
     mail_from: str = "coc-intake@localhost"
     """COC_MAIL_FROM: the sender address of confirmations."""
+    smtp_timeout_seconds: Annotated[float, Field(gt=0)] = 30
+    """COC_SMTP_TIMEOUT_SECONDS: how long one step of an SMTP conversation (connect, each reply) may take."""
+    smtp_budget_seconds: Annotated[float, Field(gt=0)] = 120
+    """COC_SMTP_BUDGET_SECONDS: a run's time for delivering confirmations; what is left stays queued."""
     schedule_cron: str = "0 2 * * *"
     """COC_SCHEDULE_CRON: when `coc serve` runs the nightly intake."""
     schedule_timezone: str = "America/New_York"

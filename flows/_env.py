@@ -30,3 +30,24 @@ def configure() -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+
+
+def tie_server() -> None:
+    """Make the temporary server Prefect starts in this process, if it needs one, end with the process, even when
+    the process is killed (``_server.TiedServer``; docs/decisions.md).
+
+    Prefect asks ``SubprocessASGIServer()`` for its server, which returns the instance registered for the default
+    port (``None``), so registering a ``TiedServer`` there first is enough. Nothing changes when ``PREFECT_API_URL``
+    names a server (no temporary one is started; the server module is not even imported) or when a server is
+    registered already (Prefect's test harness registers its own).
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from coc_intake.flows._server import TiedServer
+
+    if None not in SubprocessASGIServer._instances:
+        TiedServer()  # registers itself under the default port (SubprocessASGIServer.__new__)

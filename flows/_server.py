@@ -1,0 +1,77 @@
+"""Prefect's temporary (embedded) API server, tied to the process that started it (docs/decisions.md).
+
+Without ``PREFECT_API_URL`` Prefect starts ``uvicorn`` in a subprocess (``SubprocessASGIServer``) and stops it from
+an ``atexit`` handler. A process ended by a signal Python does not turn into an exception (SIGTERM, SIGKILL) runs no
+``atexit`` handler, so its server ran on for good: ~220 MB and a port each. ``coc run`` turns SIGTERM into a normal
+exit (``coc_intake.cli``); for SIGKILL, which nothing can catch, the server itself must notice:
+``_env.tie_server()`` makes Prefect's default server a ``TiedServer``, whose process runs a watchdog thread that
+shuts it down once its parent process is gone.
+
+Why not ``PR_SET_PDEATHSIG``: Linux sends that signal when the *thread* that forked the child ends, and Prefect
+starts the server from whichever thread first needs the API (an event loop's thread may), so the server could be
+killed under a living run. A watchdog on ``os.getppid()`` follows the process, and works on any POSIX system.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import prefect
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import get_current_settings
+
+#: Run as ``python -c WATCHDOG <parent pid> <uvicorn's arguments>``: watch the parent in a daemon thread, then run
+#: uvicorn in this process as ``python -m uvicorn`` would. When the parent is gone (the server was reparented), the
+#: server gets SIGTERM, uvicorn's graceful shutdown, and is ended outright if that has not finished in 10 s.
+WATCHDOG = """\
+import os, runpy, signal, sys, threading, time
+
+parent = int(sys.argv[1])
+
+
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+    os._exit(1)
+
+
+threading.Thread(target=watch, name="coc-intake-parent-watchdog", daemon=True).start()
+sys.argv = ["uvicorn", *sys.argv[2:]]
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
+
+
+class TiedServer(SubprocessASGIServer):
+    """Prefect's temporary server, started under the parent watchdog."""
+
+    def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+        # The command and environment of SubprocessASGIServer._run_uvicorn_command in Prefect 3.9.1 (uv.lock), run
+        # through WATCHDOG instead of ``-m uvicorn``. Prefect builds them inside the method, with nothing to hook, so
+        # they are repeated here; tests/test_operations.py fails when Prefect's differ.
+        server_env = {
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        return subprocess.Popen(
+            args=[
+                sys.executable, "-c", WATCHDOG, str(os.getpid()),
+                "--app-dir", str(prefect.__module_path__.parent),
+                "--factory", "prefect.server.api.server:create_app",
+                "--host", "127.0.0.1",
+                "--port", str(self.port),
+                "--log-level", "error",
+                "--lifespan", "on",
+            ],
+            env={
+                **os.environ,
+                **server_env,
+                **get_current_settings().to_environment_variables(exclude_unset=True),
+            },
+        )
+
