@@ -326,7 +326,9 @@ def servers() -> Iterator[dict[int, int]]:
 
 def _waiting_on_mail(run: subprocess.Popen[bytes], hole: BlackHole, servers: dict[int, int], log: Path) -> None:
     """Wait until the run is in the middle of its flow (connected to the black hole), and note its Prefect servers."""
-    if not hole.connected.wait(45):
+    # Generous: a first start of Prefect's temporary server creates its database (20-35 s on 2 cores, more on a busy
+    # machine); this bounds a hung run, it does not time one.
+    if not hole.connected.wait(240):
         run.kill()
         run.wait()
         pytest.fail("coc run never reached mail delivery: " + log.read_text(errors="replace")[-2000:])
@@ -348,11 +350,11 @@ def test_sigterm_ends_coc_run_like_ctrl_c_and_stops_its_server(
     run = _start_run(tmp_path, prefect_home, black_hole)
     _waiting_on_mail(run, black_hole, servers, tmp_path / "stderr.txt")
     run.send_signal(signal.SIGTERM)
-    run.wait(timeout=30)
+    run.wait(timeout=90)
     log = (tmp_path / "stderr.txt").read_text(errors="replace")
     assert run.returncode == 128 + signal.SIGTERM, log[-2000:]
     assert "Traceback" not in log
-    _assert_gone(servers, within=3)
+    _assert_gone(servers, within=15)
 
 
 @pytest.mark.slow
@@ -362,4 +364,4 @@ def test_a_killed_coc_run_leaves_no_server_behind(
     _waiting_on_mail(run, black_hole, servers, tmp_path / "stderr.txt")
     run.kill()
     run.wait(timeout=30)
-    _assert_gone(servers, within=10)
+    _assert_gone(servers, within=20)
