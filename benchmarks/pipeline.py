@@ -26,7 +26,7 @@ AS_OF = dt.date(2026, 11, 25)
 
 def intake(file: str, outbox: str) -> dict[str, Any]:
     from coc_intake.batch import process_file
-    from coc_intake.known import KnownRequests
+    from coc_intake.history import KnownRequests
     from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore
@@ -52,14 +52,14 @@ def count(file: str) -> dict[str, Any]:
     from coc_intake.engine import check_file
     from coc_intake.settings import Settings
 
-    outcome = check_file(Path(file), Path(file).name, AS_OF, Settings.from_env().limits, {})
+    outcome = check_file(Path(file), Path(file).name, AS_OF, Settings.from_env().limits)
     counts = outcome.counts()
     return {"requests": counts["approved"] + counts["referred"], "rss_mb": peak_rss_mb()}
 
 
 def files(folder: str, outbox: str) -> dict[str, Any]:
     from coc_intake.batch import list_inbox, process_file
-    from coc_intake.known import KnownRequests
+    from coc_intake.history import KnownRequests
     from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore

@@ -17,7 +17,7 @@ from coc_intake.outbox import Outbox
 from coc_intake.states import FileResult, RowStatus
 
 #: The counts a manifest and each line of its breakdown have.
-COUNTS = ("rows", *(s.value for s in RowStatus))
+COUNTS = ("rows", *(s.key for s in RowStatus))
 
 
 @dataclass
@@ -28,6 +28,8 @@ class Totals:
     approved: int = 0
     referred: int = 0
     rejected: int = 0
+    already_requested: int = 0
+    """Rows an earlier file or run had already requested (counted apart, never as rejected)."""
 
     def add(self, doc: dict[str, Any]) -> None:
         self.batches += 1

@@ -17,6 +17,13 @@ class RowStatus(StrEnum):
     REFERRED = "referred"
     """Valid, but a specialist decides (a referral reason)."""
     REJECTED = "rejected"
+    ALREADY_REQUESTED = "already-requested"
+    """The same request (ID and end date) was made by an earlier file or run: nothing new is made."""
+
+    @property
+    def key(self) -> str:
+        """The status as a count's name in the manifest and summaries (``already_requested``)."""
+        return self.value.replace("-", "_")
 
 
 class FileResult(StrEnum):
@@ -30,6 +37,9 @@ class FileResult(StrEnum):
     TAKEN_BY_ANOTHER_RUN = "taken-by-another-run"
     """Another run holds it (or took it out of the inbox) first."""
 
+
+#: The statuses of rows that make a request (a request document).
+REQUESTING: frozenset[RowStatus] = frozenset({RowStatus.APPROVED, RowStatus.REFERRED})
 
 #: The results of a file that made a batch (the manifest's ``status``).
 BATCH_RESULTS: frozenset[FileResult] = frozenset({FileResult.PROCESSED, FileResult.REJECTED_FILE})
