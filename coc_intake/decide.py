@@ -236,7 +236,7 @@ def _earlier_requests(made: pd.DataFrame, known: KnownRequests | None, earlier: 
     prior = [known.workers(ssns).assign(order=-1)] if known is not None and len(known) else []
     prior += [p[p["ssn"].isin(ssns)] for p in earlier.made]
     prior = [p for p in prior if not p.empty]
-    busy = made["ssn"].duplicated(keep=False).to_numpy()
+    busy = made["ssn"].duplicated(keep=False).to_numpy(copy=True)
     if prior:
         busy |= made["ssn"].isin(np.concatenate([p["ssn"].to_numpy() for p in prior])).to_numpy()
     if not busy.any():  # nearly always: no worker of these rows has another request
