@@ -17,7 +17,9 @@ from coc_intake.outbox import Outbox
 from coc_intake.states import FileResult, RowStatus
 
 #: The counts a manifest and each line of its breakdown have.
-COUNTS = ("rows", *(s.key for s in RowStatus))
+COUNTS = ("rows", *(s.value for s in (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)))
+#: The counts of a manifest's totals: those, and the rows already requested (a manifest's own, since 2026.2).
+TOTALS = (*COUNTS, RowStatus.ALREADY_REQUESTED.key)
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Totals:
     def add(self, doc: dict[str, Any]) -> None:
         self.batches += 1
         self.files_rejected += doc["status"] == FileResult.REJECTED_FILE
-        for k in COUNTS:
+        for k in TOTALS:
             setattr(self, k, getattr(self, k) + int(doc.get(k) or 0))
 
     @property
