@@ -38,8 +38,10 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
     with measured() as stages:
         start, used = time.perf_counter(), cpu_seconds()
-        summary = process_file(LocalStore(inbox_dir), Outbox(LocalStore(outbox)), path.name, AS_OF,
-                               Settings.from_env(), KnownRequests())
+        # The registry of the outbox's committed batches (none in a fresh outbox), as a nightly run reads it.
+        out = Outbox(LocalStore(outbox))
+        summary = process_file(LocalStore(inbox_dir), out, path.name, AS_OF, Settings.from_env(),
+                               KnownRequests.load(out))
         wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),

@@ -1,5 +1,5 @@
 """The registry of earlier requests: every request of every committed batch, with its worker, agreement and period
-(docs/outputs.md#history-parquet, docs/decisions.md#outputs).
+(docs/outputs.md#historyparquet-the-registry-of-earlier-requests, docs/decisions.md#rules).
 
 A row is checked against it for three rules (docs/errors.md): the same request again is ``already-requested`` (same
 end date) or ``duplicate-request`` (another end date); the detachment limit of successive assignments runs from the
@@ -59,14 +59,28 @@ def rid_keys(request_ids: Iterable[str] | np.ndarray) -> np.ndarray:
     return keys
 
 
+def _rid_bytes(keys: np.ndarray) -> np.ndarray:
+    """The request IDs of ``rid_keys`` as fixed-width bytes (``S17``), built by numpy for a whole column."""
+    keys = np.asarray(keys, dtype=np.int64)
+    chars = np.empty((len(keys), _RID_WIDTH), dtype=np.uint8)
+    chars[:, :4] = np.frombuffer(b"COC-", dtype=np.uint8)
+    chars[:, 6] = ord("-")
+    chars[:, 4:6] = _letters(keys >> 50)
+    shifts = np.array([45 - 5 * i for i in range(10)], dtype=np.int64)
+    chars[:, 7:] = _B32_TEXT[(keys[:, None] >> shifts[None, :]) & 31]
+    return chars.view(f"S{_RID_WIDTH}").ravel()
+
+
+def _letters(country: np.ndarray) -> np.ndarray:
+    """A packed country (``country_keys``) as its two letters, (n, 2) bytes."""
+    country = np.asarray(country, dtype=np.int64)
+    return np.stack([65 + country // 26, 65 + country % 26], axis=1).astype(np.uint8)
+
+
 def rid_texts(keys: np.ndarray) -> list[str]:
     """The request IDs of ``rid_keys``."""
-    keys = np.asarray(keys, dtype=np.int64)
-    country = keys >> 50
-    fives = (keys[:, None] >> np.array([45 - 5 * i for i in range(10)], dtype=np.int64)[None, :]) & 31
-    codes = _B32_TEXT[fives].view("S10").ravel().astype("U10").tolist()
-    letters = [chr(65 + int(c) // 26) + chr(65 + int(c) % 26) for c in country.tolist()]
-    return [f"COC-{c}-{code}" for c, code in zip(letters, codes, strict=True)]
+    texts: list[str] = _rid_bytes(keys).astype(f"U{_RID_WIDTH}").tolist()
+    return texts
 
 
 def ssn_keys(ssns: Iterable[str] | np.ndarray) -> np.ndarray:
@@ -75,18 +89,19 @@ def ssn_keys(ssns: Iterable[str] | np.ndarray) -> np.ndarray:
     return chars @ (10 ** np.arange(8, -1, -1, dtype=np.int64))
 
 
-def _ssn_texts(keys: np.ndarray) -> list[str]:
-    return [f"{k // 1000000:03d}-{k // 10000 % 100:02d}-{k % 10000:04d}" for k in np.asarray(keys).tolist()]
+def _ssn_bytes(keys: np.ndarray) -> np.ndarray:
+    """SSN keys as ``NNN-NN-NNNN`` (``S11``)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    digits = (keys[:, None] // (10 ** np.arange(8, -1, -1, dtype=np.int64))[None, :]) % 10 + 48
+    chars = np.full((len(keys), _SSN_WIDTH), ord("-"), dtype=np.uint8)
+    chars[:, [0, 1, 2, 4, 5, 7, 8, 9, 10]] = digits
+    return chars.view(f"S{_SSN_WIDTH}").ravel()
 
 
 def country_keys(countries: Iterable[str] | np.ndarray) -> np.ndarray:
     """An ISO alpha-2 code as a small integer."""
     chars = _fixed(countries, 2).astype(np.int16) - 65
     return chars[:, 0] * 26 + chars[:, 1]
-
-
-def _country_texts(keys: np.ndarray) -> list[str]:
-    return [chr(65 + int(k) // 26) + chr(65 + int(k) % 26) for k in np.asarray(keys).tolist()]
 
 
 def _batch_column(batch: str | None, n: int) -> pd.Categorical:
@@ -127,9 +142,9 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
     """A batch's requests as its ``history.parquet``: the request ID, SSN (``NNN-NN-NNNN``, as in the request
     documents) and agreement country as text, the period as dates; in the order given."""
     table = pa.table({
-        "request_id": pa.array(rid_texts(frame["rid"].to_numpy()), pa.string()),
-        "ssn": pa.array(_ssn_texts(frame["ssn"].to_numpy()), pa.string()),
-        "country": pa.array(_country_texts(frame["country"].to_numpy()), pa.string()),
+        "request_id": _text_column(_rid_bytes(frame["rid"].to_numpy())),
+        "ssn": _text_column(_ssn_bytes(frame["ssn"].to_numpy())),
+        "country": _text_column(_letters(frame["country"].to_numpy()).view("S2").ravel()),
         "start": pa.array(frame["start"].to_numpy(dtype="datetime64[D]"), pa.date32()),
         "end": pa.array(frame["end"].to_numpy(dtype="datetime64[D]"), pa.date32()),
     }, schema=_FILE_SCHEMA)
@@ -137,6 +152,11 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
     # No statistics or creation time beyond pyarrow's version: the same requests give the same bytes.
     pq.write_table(table, sink, compression="zstd", write_statistics=False)
     return sink.getvalue()
+
+
+def _text_column(fixed: np.ndarray) -> pa.Array:
+    """Fixed-width ASCII bytes as an Arrow text column, without a Python string per value."""
+    return pa.array(fixed, pa.binary(fixed.dtype.itemsize)).cast(pa.binary()).cast(pa.string())
 
 
 def _column_bytes(column: pa.ChunkedArray, width: int) -> np.ndarray:
