@@ -26,7 +26,7 @@ AS_OF = dt.date(2026, 11, 25)
 
 def intake(file: str, outbox: str) -> dict[str, Any]:
     from coc_intake.batch import process_file
-    from coc_intake.known import KnownRequests
+    from coc_intake.history import KnownRequests
     from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore
@@ -38,8 +38,10 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     os.link(path, inbox_dir / path.name) if not (inbox_dir / path.name).exists() else None
     with measured() as stages:
         start, used = time.perf_counter(), cpu_seconds()
-        summary = process_file(LocalStore(inbox_dir), Outbox(LocalStore(outbox)), path.name, AS_OF,
-                               Settings.from_env(), KnownRequests())
+        # The registry of the outbox's committed batches (none in a fresh outbox), as a nightly run reads it.
+        out = Outbox(LocalStore(outbox))
+        summary = process_file(LocalStore(inbox_dir), out, path.name, AS_OF, Settings.from_env(),
+                               KnownRequests.load(out))
         wall = time.perf_counter() - start
     peak = max(stages.peak_mb.values())
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
@@ -52,14 +54,14 @@ def count(file: str) -> dict[str, Any]:
     from coc_intake.engine import check_file
     from coc_intake.settings import Settings
 
-    outcome = check_file(Path(file), Path(file).name, AS_OF, Settings.from_env().limits, {})
+    outcome = check_file(Path(file), Path(file).name, AS_OF, Settings.from_env().limits)
     counts = outcome.counts()
     return {"requests": counts["approved"] + counts["referred"], "rss_mb": peak_rss_mb()}
 
 
 def files(folder: str, outbox: str) -> dict[str, Any]:
     from coc_intake.batch import list_inbox, process_file
-    from coc_intake.known import KnownRequests
+    from coc_intake.history import KnownRequests
     from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
     from coc_intake.store import LocalStore

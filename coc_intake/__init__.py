@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from coc_intake.engine import CheckedRows, Outcome, RejectedFile, check_file
     from coc_intake.errors import CocError, ConfigError, FileRejected, TransientError
     from coc_intake.findings import Finding
-    from coc_intake.known import KnownRequests
+    from coc_intake.history import KnownRequests
     from coc_intake.limits import Limits
     from coc_intake.mail import deliver
     from coc_intake.outbox import Outbox
@@ -37,7 +37,7 @@ _WHERE = {
     "CATALOG": "catalog", "Code": "catalog",
     "CheckedRows": "engine", "Outcome": "engine", "RejectedFile": "engine", "check_file": "engine",
     "CocError": "errors", "ConfigError": "errors", "FileRejected": "errors", "TransientError": "errors",
-    "Finding": "findings", "KnownRequests": "known", "Limits": "limits", "deliver": "mail", "Outbox": "outbox",
+    "Finding": "findings", "KnownRequests": "history", "Limits": "limits", "deliver": "mail", "Outbox": "outbox",
     "Settings": "settings", "FileResult": "states", "RowStatus": "states",
     "LocalStore": "store", "Store": "store", "open_store": "store",
 }

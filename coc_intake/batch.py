@@ -14,10 +14,10 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from coc_intake import mail, outputs, redact
+from coc_intake import history, mail, outputs, redact
 from coc_intake.engine import FileCheck, Outcome, rejected_file
 from coc_intake.errors import TransientError
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Claim, Outbox
 from coc_intake.requestwriter import RequestWriter
 from coc_intake.settings import Settings
@@ -38,12 +38,15 @@ class FileSummary:
     approved: int = 0
     referred: int = 0
     rejected: int = 0
+    already_requested: int = 0
     requests: int = 0
     pending: bool = False
     """Prepared but not committed yet (no manifest)."""
     note: str = ""
     """One line for the operator, no personal data: why the entry was set aside, or what to know of a file that was
     processed (it changed in the inbox after it was read, or could not be deleted from it)."""
+    known_version: int = 0
+    """The registry of earlier requests it was prepared with (``KnownRequests.version``)."""
 
     def __post_init__(self) -> None:
         self.result = FileResult(self.result)  # a process pool or Dask may hand it back as text
@@ -211,16 +214,16 @@ def commit_file(inbox: Store, outbox: Outbox, summary: FileSummary, as_of: dt.da
     the claim, and add its requests to ``known``.
 
     A batch prepared beside others (a parallel run) did not know the requests of the files before it in the same
-    run: if one of them made some of its requests, it is prepared again first.
+    run: if one of them made a request for one of its workers (the same request, or a successive or concurrent
+    one), it is prepared again first.
     """
     if not summary.pending:
         return summary
+    staged = history.from_parquet(outbox.read_history(summary.batch_id) or b"", summary.batch_id)
+    if known.since(summary.known_version)["ssn"].isin(staged["ssn"].to_numpy()).any():
+        summary = _redo(inbox, outbox, summary, _staged_ids(outbox, summary.batch_id), as_of, settings, known)
+        staged = history.from_parquet(outbox.read_history(summary.batch_id) or b"", summary.batch_id)
     manifest = outbox.staged_manifest(summary.batch_id)
-    staged: list[str] = manifest.get("request_ids", [])
-    if known.any_of(staged):
-        summary = _redo(inbox, outbox, summary, staged, as_of, settings, known)
-        manifest = outbox.staged_manifest(summary.batch_id)
-        staged = manifest.get("request_ids", [])
     outbox.commit(summary.batch_id)
     outbox.release(summary.batch_id)
     # Last: until the file is gone, a rerun finishes the clean-up above. From the commit on the file is processed,
@@ -282,7 +285,7 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
         if decided is not None:
             outcome = decided
         else:
-            with FileCheck(file.source, file.name, as_of, settings.limits, known.lookup) as check:
+            with FileCheck(file.source, file.name, as_of, settings.limits, known) as check:
                 # A large file's rows are checked in parts: each part's requests are written while the next is
                 # checked.
                 for part in check.parts():
@@ -305,9 +308,12 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
         if written != request_ids:  # pragma: no cover - both come from the same positions
             raise RuntimeError(f"{file.name}: the request files written differ from the manifest's request IDs")
     with stage("commit"):
+        # The batch's requests with their workers and periods, for the registry of later files and runs.
+        outbox.write_history(batch_id, history.to_parquet(history.of_outcome(outcome)))
         file.copy_to(outbox)
         outbox.stage(batch_id, manifest)
     counts = outcome.counts()  # all 0 for a file rejected whole
     return FileSummary(file.name, batch_id, outcome.status, rows=counts["rows"], approved=counts["approved"],
-                       referred=counts["referred"], rejected=counts["rejected"], requests=len(request_ids),
-                       pending=True)
+                       referred=counts["referred"], rejected=counts["rejected"],
+                       already_requested=counts["already_requested"], requests=len(request_ids), pending=True,
+                       known_version=known.version)

@@ -119,12 +119,13 @@ _CODES = [
     Code("duplicate-row", "error", "cell", "the same assignment twice in the file",
          "This row repeats row {other} (same SSN ***-**-{last4}, host country and an overlapping period). Delete "
          "one of the rows, or correct the dates."),
-    Code("duplicate-request", "error", "cell", "already requested in an earlier file",
+    Code("duplicate-request", "error", "cell", "already requested with another end date",
          "A request for this worker, host country and start date was already made ({request_id}, batch "
-         "{batch_id}). Do not resubmit it."),
+         "{batch_id}) with the end date {earlier_end}. To ask for more time, send the row again with Request type "
+         "'extension'; otherwise correct the end date to {earlier_end}."),
     # Referral reasons: the row is valid and goes to a specialist.
     Code("exceeds-detachment-limit", "warning", "cell", "longer than the agreement's limit",
-         "The assignment lasts longer than the agreement's limit of {limit} months (counted from {clock}); a "
+         "The assignment lasts longer than the agreement's limit of {limit} months (counted from {clock}{chain}); a "
          "specialist will review the request for an extension or special exception.", referral=True),
     Code("italy-election-required", "warning", "cell", "Italian citizen must elect coverage",
          "The worker is an Italian citizen: under the agreement with Italy they must elect the country of "
@@ -132,7 +133,16 @@ _CODES = [
     Code("self-employed-review", "warning", "cell", "self-employment rule needs a specialist",
          "{reason} A specialist will review the request; if the country of residence is wrong, correct it.",
          referral=True),
+    Code("concurrent-assignments", "warning", "cell", "the worker has an overlapping request elsewhere",
+         "The worker (SSN ***-**-{last4}) already has request {request_id} for {other_country} from {other_start} "
+         "to {other_end}, which overlaps this assignment. A specialist will review both.", referral=True),
+    Code("extension-request", "warning", "cell", "more time for an assignment",
+         "The row asks for an extension (Request type 'extension'): a specialist decides on more time for an "
+         "assignment that already has a certificate.", referral=True),
     # Warnings and notices: the row is still accepted.
+    Code("already-requested", "info", "cell", "already requested in an earlier file",
+         "This request was already made ({request_id}, batch {batch_id}) with the same dates: nothing new is "
+         "requested and nothing needs to be done. Leave the row out of the next files."),
     Code("retroactive-request", "warning", "cell", "assignment already started",
          "The assignment started on {value}, before {as_of}: a retroactive request. Refunds of contributions "
          "already paid abroad are subject to time limits."),

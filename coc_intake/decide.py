@@ -1,18 +1,18 @@
-"""Decisions (docs/errors.md): each row approved, referred or rejected; duplicate rows; request IDs
-(docs/outputs.md#the-outbox)."""
+"""Decisions (docs/errors.md): each row approved, referred, rejected or already requested; duplicate rows; request
+IDs (docs/outputs.md#the-outbox); the rules that look at earlier requests (``coc_intake.history``)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from coc_intake import agreements
+from coc_intake import agreements, history
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.findings import Findings
-from coc_intake.states import RowStatus
+from coc_intake.history import KnownRequests
+from coc_intake.states import REQUESTING, RowStatus
 
 
 def request_id(sponsor: str, ssn: str, country: str, start: str) -> str:
@@ -48,8 +48,10 @@ def _statuses(findings: pd.DataFrame, rows: pd.Index) -> pd.Series:
     if row_findings.empty:
         return status
     referred = row_findings.loc[row_findings["code"].isin(REFERRAL_CODES), "row"].astype(int).unique()
+    already = row_findings.loc[row_findings["code"].eq("already-requested"), "row"].astype(int).unique()
     rejected = row_findings.loc[row_findings["severity"].eq("error"), "row"].astype(int).unique()
     status[status.index.isin(referred)] = RowStatus.REFERRED
+    status[status.index.isin(already)] = RowStatus.ALREADY_REQUESTED
     status[status.index.isin(rejected)] = RowStatus.REJECTED
     return status
 
@@ -68,6 +70,9 @@ class EarlierRows:
         self._last: tuple[int, pd.Series, np.ndarray] | None = None
         """The last part's keys and which of them are first seen, put into ``_first`` only when another part comes:
         a file checked whole never needs them (a dict of 100k keys is ~0.05 s)."""
+        self.made: list[pd.DataFrame] = []
+        """The requests the parts decided so far make (``history.COLUMNS`` and ``order``, the sheet row): earlier
+        requests for the successive and concurrent assignments of later rows."""
 
     def _periods(self, key: str) -> list[tuple[int, object, object]]:
         periods = self._kept.get(key)
@@ -121,13 +126,15 @@ def duplicate_rows(values: pd.DataFrame, status: pd.Series, out: Findings, earli
                 [{"other": h[1], "last4": h[2][-4:]} for h in hits])
 
 
-def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None = None,
+def decide(values: pd.DataFrame, out: Findings, known: KnownRequests | None = None,
            earlier: EarlierRows | None = None) -> pd.DataFrame:
     """Status, request ID and codes (a tuple, in catalog order) of every row (``values`` indexed by sheet row).
 
-    ``known`` maps the request IDs of earlier, committed batches to their batch: a row that would make one of them
-    again is ``duplicate-request``. ``earlier``: the rows of the same file decided before these (in row order).
+    ``known``: the requests of earlier, committed batches. A row that would make one of them again is
+    ``already-requested`` (same end date) or ``duplicate-request``; they and ``earlier`` (the rows of the same file
+    decided before these, in row order) are the earlier requests of successive and concurrent assignments.
     """
+    earlier = earlier or EarlierRows()
     status = _statuses(out.frame(), values.index)
     duplicate_rows(values, status, out, earlier)
     status = _statuses(out.frame(), values.index)
@@ -139,14 +146,23 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
     keys = (sponsor[accepted] + "|" + values["ssn"][accepted] + "|" + countries[accepted] + "|"
             + start[accepted]).tolist()
     ids[accepted] = _ids(keys, countries[accepted].tolist())
-    if known:
-        made = np.fromiter((rid in known for rid in ids.tolist()), dtype=bool, count=len(ids))
-        again = ids[accepted & made]
+    batches = pd.Series(pd.Categorical([None] * len(values), categories=[]), index=values.index)
+    if known is not None and len(known):
+        duplicates, again = _repeats(values, ids, accepted, known, out)
+        ids[duplicates] = None
         if len(again):
-            out.add("duplicate-request", "ssn", again.index, values.loc[again.index, "ssn"],
-                    [{"request_id": rid, "batch_id": known[rid]} for rid in again])
-            status = _statuses(out.frame(), values.index)
-            ids[again.index] = None
+            batches = pd.Series(pd.Categorical(again.reindex(values.index)), index=values.index)
+    status = _statuses(out.frame(), values.index)
+    made = _requests(values, ids, countries, status.isin(REQUESTING))
+    if _earlier_requests(made, known, earlier, values, out):
+        status = _statuses(out.frame(), values.index)
+        made = made[status.loc[made.index].isin(REQUESTING).to_numpy()]
+    earlier.made.append(made)
+    return pd.DataFrame({"status": status, "request_id": ids, "codes": _codes(out, values.index),
+                         "earlier_batch": batches}, index=values.index)
+
+
+def _codes(out: Findings, index: pd.Index) -> np.ndarray:
     findings = out.frame()
     row_findings = findings[findings["row"].notna()].copy()
     row_findings["row"] = row_findings["row"].astype(int)
@@ -158,8 +174,137 @@ def decide(values: pd.DataFrame, out: Findings, known: Mapping[str, str] | None 
         by_row.setdefault(row, []).append(code)
     # Tuples: the rows without a finding (nearly all) share the empty one. A fresh list per row made a hundred
     # thousand objects for the garbage collector, whose passes over them cost more than building them.
-    codes = np.empty(len(values), dtype=object)
+    codes = np.empty(len(index), dtype=object)
     codes.fill(())
-    for position, row in zip(values.index.get_indexer(pd.Index(list(by_row))), by_row, strict=True):
+    for position, row in zip(index.get_indexer(pd.Index(list(by_row))), by_row, strict=True):
         codes[position] = tuple(by_row[row])
-    return pd.DataFrame({"status": status, "request_id": ids, "codes": codes}, index=values.index)
+    return codes
+
+
+def _repeats(values: pd.DataFrame, ids: pd.Series, accepted: pd.Series, known: KnownRequests,
+             out: Findings) -> tuple[pd.Index, pd.Series]:
+    """Rows whose request an earlier batch made: ``already-requested`` when its end date is the same, else
+    ``duplicate-request`` (but for an extension, which is a new request for the same assignment). The rows
+    rejected as duplicates, and the batch of each row already requested."""
+    rows = ids.index[accepted.to_numpy()]
+    keys = history.rid_keys(ids[rows].tolist()) if len(rows) else np.empty(0, np.int64)
+    made = known.same_ids(keys)
+    if made.empty:
+        return pd.Index([]), pd.Series([], dtype=object)
+    mine = pd.DataFrame({"row": rows, "rid": keys,
+                         "end": values.loc[rows, "assignment_end"].to_numpy(dtype="datetime64[s]"),
+                         "extension": values.loc[rows, "request_type"].eq("extension").to_numpy(dtype=bool)})
+    pairs = mine.merge(made[["rid", "end", "batch"]].rename(columns={"end": "earlier_end"}), on="rid")
+    same = pairs["end"].eq(pairs["earlier_end"]).to_numpy()
+    # A row may repeat several requests of the same ID (an extension's): the one with its end date names it, else
+    # the first made.
+    again = pairs[same].drop_duplicates("row")
+    other = pairs[~same & ~pairs["row"].isin(again["row"]) & ~pairs["extension"]].drop_duplicates("row")
+    for code, hits in (("already-requested", again), ("duplicate-request", other)):
+        at = hits["row"].tolist()
+        out.add(code, "ssn", at, values.loc[at, "ssn"].tolist(),
+                [{"request_id": ids[r], "batch_id": str(b), "earlier_end": _day(e)}
+                 for r, b, e in zip(at, hits["batch"], hits["earlier_end"], strict=True)])
+    duplicates: pd.Index = pd.Index(other["row"].to_numpy(dtype=np.int64))
+    return duplicates, pd.Series(again["batch"].astype(str).to_numpy(), index=again["row"].to_numpy())
+
+
+def _day(value: object) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value)):
+        return ""
+    return str(pd.Timestamp(value).date().isoformat())  # type: ignore[arg-type]
+
+
+def _requests(values: pd.DataFrame, ids: pd.Series, countries: pd.Series, making: pd.Series) -> pd.DataFrame:
+    """The requests the rows make (``history.COLUMNS``, indexed by sheet row) with ``order``: their sheet row."""
+    rows = values.index[making.to_numpy()]
+    made = history.requests_frame(ids[rows].tolist(), values.loc[rows, "ssn"].tolist(),
+                                  countries[rows].tolist(), values.loc[rows, "assignment_start"],
+                                  values.loc[rows, "assignment_end"])
+    made["order"] = rows.to_numpy(dtype=np.int64)
+    return made
+
+
+def _earlier_requests(made: pd.DataFrame, known: KnownRequests | None, earlier: EarlierRows, values: pd.DataFrame,
+                      out: Findings) -> bool:
+    """Successive assignments (the limit from the start of the chain) and ``concurrent-assignments``, against the
+    earlier requests of the same workers: earlier batches', earlier parts', and earlier rows' of these. True when
+    a finding was added."""
+    if made.empty:
+        return False
+    ssns = made["ssn"].to_numpy()
+    prior = [known.workers(ssns).assign(order=-1)] if known is not None and len(known) else []
+    prior += [p[p["ssn"].isin(ssns)] for p in earlier.made]
+    prior = [p for p in prior if not p.empty]
+    busy = made["ssn"].duplicated(keep=False).to_numpy(copy=True)
+    if prior:
+        busy |= made["ssn"].isin(np.concatenate([p["ssn"].to_numpy() for p in prior])).to_numpy()
+    if not busy.any():  # nearly always: no worker of these rows has another request
+        return False
+    mine = made[busy]
+    candidates = pd.concat([*prior, mine], ignore_index=True)
+    found = _chain_limits(mine, candidates, values, out)
+    return _concurrent(mine, candidates, values, out) or found
+
+
+def _pairs(mine: pd.DataFrame, candidates: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """Each row of ``mine`` (``row``) beside each candidate made before it (``_e``) with the same ``on``."""
+    left = mine.rename_axis("row").reset_index()
+    pairs = left.merge(candidates.drop(columns="batch"), on=on, suffixes=("", "_e"))
+    return pairs[pairs["order_e"].lt(pairs["row"]) & pairs["rid_e"].ne(pairs["rid"])]
+
+
+def _chain_limits(mine: pd.DataFrame, candidates: pd.DataFrame, values: pd.DataFrame, out: Findings) -> bool:
+    """The detachment limit of rows that continue a chain of the same worker's requests under the same agreement
+    (each ending less than a year before the next starts), counted from the chain's first start."""
+    pairs = _pairs(mine, candidates, ["ssn", "country"])
+    pairs = pairs[pairs["start_e"].le(pairs["start"])].sort_values(["row", "start_e", "rid_e"], kind="stable")
+    if pairs.empty:
+        return False
+    # In order of start, a request links to the next when the latest end so far is less than a year before the
+    # next start; the chain a row continues begins at the last candidate that did not link.
+    reach = pairs.groupby("row", sort=False)["end_e"].cummax() + pd.DateOffset(years=1)
+    before = reach.groupby(pairs["row"], sort=False).shift()
+    heads = pairs[before.isna() | pairs["start_e"].ge(before)].groupby("row", sort=False).tail(1)
+    linked = pairs.assign(reach=reach).groupby("row", sort=False).tail(1)
+    linked = linked[linked["start"].lt(linked["reach"])]
+    heads = heads[heads["row"].isin(linked["row"]) & heads["start_e"].lt(heads["start"])].set_index("row")
+    if heads.empty:
+        return False
+    from coc_intake.schemas.rules import over_limit  # imported by the validation already; pandera stays lazy here
+
+    rows = heads.index
+    over = over_limit(values.loc[rows], pd.Series(heads["start_e"].to_numpy(), index=rows))
+    if over.empty:
+        return False
+    at = over.index.tolist()
+    earliest = dict(zip(rows.tolist(), history.rid_texts(heads["rid_e"].to_numpy()), strict=True))
+    out.drop("exceeds-detachment-limit", at)
+    out.add("exceeds-detachment-limit", "assignment_end", at, values.loc[at, "assignment_end"].tolist(),
+            [{"limit": limit, "clock": clock,
+              "chain": f", the start of the earlier request {earliest[r]} that this assignment continues"}
+             for r, limit, clock in zip(at, over["limit"], over["clock"], strict=True)])
+    return True
+
+
+def _concurrent(mine: pd.DataFrame, candidates: pd.DataFrame, values: pd.DataFrame, out: Findings) -> bool:
+    """``concurrent-assignments``: the worker's earlier request under another agreement overlaps the row's."""
+    pairs = _pairs(mine, candidates, ["ssn"])
+    pairs = pairs[pairs["country_e"].ne(pairs["country"]) & pairs["start_e"].le(pairs["end"])
+                  & pairs["start"].le(pairs["end_e"])]
+    if pairs.empty:
+        return False
+    first = pairs.sort_values(["row", "start_e", "rid_e"], kind="stable").drop_duplicates("row")
+    at = first["row"].tolist()
+    names = {c: a.name for c, a in agreements.all_agreements().items()}
+    out.add("concurrent-assignments", "host_country", at, values.loc[at, "host_country"].tolist(),
+            [{"request_id": rid, "other_country": names.get(country, country), "other_start": _day(s),
+              "other_end": _day(e), "last4": str(ssn)[-4:].zfill(4)}
+             for rid, country, s, e, ssn in zip(
+                 history.rid_texts(first["rid_e"].to_numpy()), _country_codes(first["country_e"]),
+                 first["start_e"], first["end_e"], first["ssn"], strict=True)])
+    return True
+
+
+def _country_codes(keys: pd.Series) -> list[str]:
+    return [chr(65 + int(k) // 26) + chr(65 + int(k) % 26) for k in keys.tolist()]

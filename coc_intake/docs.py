@@ -86,7 +86,9 @@ def errors_markdown() -> str:
         "`severity`: `error` rejects the row (or, for file and header codes, the whole file); `warning` and `info` "
         "do not. The *kind* column is the catalog's: `file` and `header` codes concern the whole file, `notice` "
         "codes a column, `cell` codes a row's cell, `referral` codes send a valid row to a specialist. A row's "
-        "status: any `error` → `rejected`; else any referral reason → `referred`; else `approved`.",
+        "status: any `error` → `rejected`; else `already-requested` → `already-requested` (the same request was "
+        "made by an earlier file or run: nothing new is made); else any referral reason → `referred`; else "
+        "`approved`.",
     ]
     by_group: dict[str, list[CodeDoc]] = {}
     for entry in catalog_entries():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from coc_intake import countries, headers, schemas
 from coc_intake.decide import EarlierRows, decide
 from coc_intake.errors import FileRejected
 from coc_intake.findings import Finding, Findings, frame_of, sort_key
+from coc_intake.history import KnownRequests
 from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
@@ -46,7 +47,7 @@ class RejectedFile(_Read):
     rejected: ClassVar[bool] = True
 
     def counts(self) -> dict[str, int]:
-        return dict.fromkeys(["rows", *(s.value for s in RowStatus)], 0)
+        return dict.fromkeys(["rows", *(s.key for s in RowStatus)], 0)
 
 
 @dataclass(kw_only=True)
@@ -55,7 +56,8 @@ class CheckedRows(_Read):
 
     status: ClassVar[Literal[FileResult.PROCESSED]] = FileResult.PROCESSED
     rows: pd.DataFrame
-    """Per sheet row: status, request_id, codes (a tuple of finding codes)."""
+    """Per sheet row: status, request_id, codes (a tuple of finding codes), earlier_batch (the batch that made the
+    request of an already requested row, else missing)."""
     values: pd.DataFrame
     """The typed rows, indexed by sheet row."""
     raw: pd.DataFrame | None = None
@@ -71,7 +73,7 @@ class CheckedRows(_Read):
 
     def counts(self) -> dict[str, int]:
         by = self.rows["status"].value_counts()
-        return {"rows": len(self.rows), **{s.value: int(by.get(s, 0)) for s in RowStatus}}
+        return {"rows": len(self.rows), **{s.key: int(by.get(s, 0)) for s in RowStatus}}
 
 
 #: What intake decided about one file.
@@ -137,10 +139,11 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
 
 
 def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-               known_requests: Mapping[str, str] | None = None) -> Outcome:
+               known_requests: KnownRequests | None = None) -> Outcome:
     """Read, validate and decide every row of one file, given as its content or its path (``read.open_source``).
 
-    ``known_requests`` (request ID → batch ID of earlier batches) turns repeats into ``duplicate-request``.
+    ``known_requests``: the requests of earlier batches (``history.KnownRequests``): a row that repeats one is
+    ``already-requested`` or ``duplicate-request``; they also count for successive and concurrent assignments.
     """
     with FileCheck(source, name, as_of, limits, known_requests) as check:
         return check.outcome()
@@ -152,7 +155,7 @@ class FileCheck:
     before its end."""
 
     def __init__(self, source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-                 known_requests: Mapping[str, str] | None = None) -> None:
+                 known_requests: KnownRequests | None = None) -> None:
         self._source, self._name, self._as_of, self._limits = source, name, as_of, limits
         self._known_requests = known_requests
         self._run: Generator[CheckedRows, None, Outcome] | None = None
@@ -198,7 +201,7 @@ class FileCheck:
 
 
 def _checked(source: bytes | Path, name: str, as_of: dt.date, limits: Limits,
-             known_requests: Mapping[str, str] | None, in_parts: bool) -> Generator[CheckedRows, None, Outcome]:
+             known_requests: KnownRequests | None, in_parts: bool) -> Generator[CheckedRows, None, Outcome]:
     """read → map headers → normalize → validate → decide, with the validator readied meanwhile."""
     readying = _Readying(source, as_of)
     try:
@@ -313,7 +316,7 @@ def _notices(grid: Grid, header: headers.HeaderMap) -> list[Finding]:
     return notices
 
 
-def _decided(sheet: _Sheet, as_of: dt.date, known_requests: Mapping[str, str] | None,
+def _decided(sheet: _Sheet, as_of: dt.date, known_requests: KnownRequests | None,
              validator: Callable[[], ModuleType], in_parts: bool) -> Generator[CheckedRows, None, CheckedRows]:
     """Every row of the sheet normalized, validated and decided; with ``in_parts``, a part at a time, each part
     yielded once decided."""
@@ -341,7 +344,7 @@ def _decided(sheet: _Sheet, as_of: dt.date, known_requests: Mapping[str, str] | 
     return sheet.whole(_joined(rows), _joined(values), sort_key(out.frame()))
 
 
-def _decide_part(by_field: pd.DataFrame, found: Findings, as_of: dt.date, known_requests: Mapping[str, str] | None,
+def _decide_part(by_field: pd.DataFrame, found: Findings, as_of: dt.date, known_requests: KnownRequests | None,
                  earlier: EarlierRows, validator: Callable[[], ModuleType]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Some rows' typed values and decisions; their findings go into ``found``."""
     with stage("normalize"):

@@ -97,6 +97,12 @@ class Findings:
                 }
             )
 
+    def drop(self, code: str, rows: Iterable[int]) -> None:
+        """Remove the findings of ``code`` on these rows (a check run again with more to go on replaces them)."""
+        gone = {int(r) for r in rows}
+        if gone:
+            self._records = [r for r in self._records if r["code"] != code or r["row"] not in gone]
+
     def empty_like(self) -> Findings:
         """A new, empty collection for the same sheet (to be ``extend``-ed into this one)."""
         return Findings(self._letters, self._labels)

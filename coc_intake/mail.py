@@ -65,6 +65,8 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
     names = {c: name_of(str(c)) for c in v["host_country"].iloc[accepted].unique()}
     # The file's name as the employer chose it may carry an SSN ("payroll 123-45-6789.xlsx"): shown masked.
     file = redact(outcome.file)
+    repeated = v["contact_email"][rows["status"].eq(RowStatus.ALREADY_REQUESTED)].dropna().astype(str)
+    already: dict[str, int] = {str(k): int(n) for k, n in repeated.value_counts().items()}
     for address in sorted(by_address, key=str):
         every = accepted[by_address[address]]
         at = every[:MAX_LISTED]
@@ -88,6 +90,9 @@ def compose(outcome: Outcome, batch_id: str, as_of: dt.date, sender: str) -> lis
         if len(every) > len(at):
             lines += ["", f"  ... and {len(every) - len(at)} more. Every request ID is listed in results.csv of this "
                           f"file's results (batch {batch_id})."]
+        if already.get(str(address)):  # counted apart: nothing new was requested for them, nothing is wrong
+            lines += ["", f"{already[str(address)]} other row(s) of the file had already been requested by an "
+                          "earlier file and made no new request: see the 'Already requested' sheet of the results."]
         lines += ["", "Keep the request IDs for your records. Certificates are sent to the employer by mail.",
                   "This message was sent because the workbook asked for a confirmation at this address."]
         mid = hashlib.sha256(f"{batch_id}|{address}".encode()).hexdigest()[:24]

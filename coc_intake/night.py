@@ -89,7 +89,7 @@ class NightSummary:
         return bool(self.failures)
 
     def totals(self) -> dict[str, int]:
-        return {k: sum(getattr(f, k) for f in self.files) for k in ("rows", *RowStatus)}
+        return {k: sum(getattr(f, k) for f in self.files) for k in ("rows", *(s.key for s in RowStatus))}
 
     def verdict(self) -> str:
         """One line: how many files, and what became of them (the counts add up to the files seen)."""
@@ -123,7 +123,8 @@ class NightSummary:
 def batch_table(manifest: dict[str, Any]) -> list[dict[str, object]]:
     """A batch's counts and top error codes, as the batch's table artifact shows them (no personal data)."""
     top = sorted(manifest["error_counts"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    table: list[dict[str, object]] = [{"measure": k, "value": manifest[k]} for k in ("status", "rows", *RowStatus)]
+    measures = ("status", "rows", *(s.key for s in RowStatus))
+    table: list[dict[str, object]] = [{"measure": k, "value": manifest[k]} for k in measures]
     table += [{"measure": f"top code: {code}", "value": n} for code, n in top]
     return table
 

@@ -5,6 +5,7 @@ This module is the one place that knows the outbox's layout (``docs/outputs.md``
     batches/<batch id>/results.xlsx, results.csv, errors.csv     the batch's documents
     batches/<batch id>/requests/<request id>.json                 one per approved or referred row
     batches/<batch id>/source/<file name>                         the file's own bytes
+    batches/<batch id>/history.parquet                            its requests' workers and periods (full SSNs)
     batches/<batch id>/manifest.pending.json                      staged: written, not committed yet
     batches/<batch id>/manifest.json                              the commit marker: the batch exists
     claims/<batch id>.json                                        a run is working on these bytes
@@ -39,6 +40,7 @@ _BATCHES, _CLAIMS = "batches/", "claims/"
 _MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
 _DECISIONS, _REPORTS = "decisions/", "reports/"
 _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
+_HISTORY = "history.parquet"
 #: The documents of a batch other than its requests and source, by the name they have in the batch's folder.
 DOCUMENTS = ("results.xlsx", "results.csv", "errors.csv")
 
@@ -127,6 +129,18 @@ class Outbox:
             self.store.write(key, source)
             return None
         return self.store.write_from(key, source)
+
+    def write_history(self, batch_id: str, data: bytes) -> None:
+        """The batch's requests for the registry of earlier requests (``history.KnownRequests``); written before the
+        manifest, read once the batch is committed. It holds full SSNs, like the request documents."""
+        self.store.write(f"{self._batch(batch_id)}{_HISTORY}", data)
+
+    def read_history(self, batch_id: str) -> bytes | None:
+        """The batch's ``history.parquet``; None for a batch committed before there were history files."""
+        try:
+            return self.store.read(f"{self._batch(batch_id)}{_HISTORY}")
+        except FileNotFoundError:
+            return None
 
     def has_source(self, batch_id: str, name: str) -> bool:
         return self.store.exists(self._source_key(batch_id, name))

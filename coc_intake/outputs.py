@@ -22,7 +22,7 @@ from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.findings import records
 from coc_intake.redact import redact
-from coc_intake.states import RowStatus
+from coc_intake.states import REQUESTING, RowStatus
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
@@ -85,7 +85,7 @@ def _accepted(outcome: Outcome) -> np.ndarray:
     """Positions of the rows that make a request (approved or referred)."""
     if not isinstance(outcome, CheckedRows):
         return np.empty(0, dtype=np.intp)
-    return np.flatnonzero(outcome.rows["status"].ne(RowStatus.REJECTED).to_numpy())
+    return np.flatnonzero(outcome.rows["status"].isin(REQUESTING).to_numpy())
 
 
 def request_chunks(outcome: Outcome, chunk: int) -> list[np.ndarray]:
@@ -229,13 +229,17 @@ def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.
     return orjson.dumps(doc, option=JSON_OPTIONS)
 
 
+#: The statuses the breakdown counts; its ``rows`` counts every row, already requested ones too.
+_BREAKDOWN = (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)
+
+
 def _status_counts(frame: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
     table = pd.crosstab(key, frame["status"])
     out = []
     for value, counts in table.iterrows():
         entry: dict[str, Any] = {"key": str(value)}
-        entry.update({s.value: int(counts.get(s, 0)) for s in RowStatus})
-        entry["rows"] = sum(entry[s] for s in RowStatus)
+        entry.update({s.value: int(counts.get(s, 0)) for s in _BREAKDOWN})
+        entry["rows"] = int(counts.sum())
         out.append(entry)
     return sorted(out, key=lambda e: e["key"])
 

@@ -19,7 +19,9 @@ from coc_intake.redact import redact
 from coc_intake.states import FileResult, RowStatus
 
 #: The counts a manifest and each line of its breakdown have.
-COUNTS = ("rows", *(s.value for s in RowStatus))
+COUNTS = ("rows", *(s.value for s in (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)))
+#: The counts of a manifest's totals: those, and the rows already requested (a manifest's own, since 2026.2).
+TOTALS = (*COUNTS, RowStatus.ALREADY_REQUESTED.key)
 
 
 @dataclass
@@ -30,11 +32,13 @@ class Totals:
     approved: int = 0
     referred: int = 0
     rejected: int = 0
+    already_requested: int = 0
+    """Rows an earlier file or run had already requested (counted apart, never as rejected)."""
 
     def add(self, doc: dict[str, Any]) -> None:
         self.batches += 1
         self.files_rejected += doc["status"] == FileResult.REJECTED_FILE
-        for k in COUNTS:
+        for k in TOTALS:
             setattr(self, k, getattr(self, k) + int(doc.get(k) or 0))
 
     @property

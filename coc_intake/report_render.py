@@ -33,7 +33,9 @@ def _tables(report: Report) -> _Tables:
     weeks = sorted(report.by_week.items())
     return {
         "Rows by status": (["status", "rows"], [[RowStatus.APPROVED, t.approved], [RowStatus.REFERRED, t.referred],
-                                                  [RowStatus.REJECTED, t.rejected]]),
+                                                  [RowStatus.REJECTED, t.rejected],
+                                                  *([[RowStatus.ALREADY_REQUESTED, t.already_requested]]
+                                                    if t.already_requested else [])]),
         "Rejections by error code": (["code", "findings", "what it means"], codes),
         "Rejections by host country": (
             ["country", "name", "rows", "rejected", "rejection rate"],
@@ -63,6 +65,8 @@ def _headline(report: Report) -> list[tuple[str, str]]:
              ("Rows", f"{t.rows:,}"),
              ("Approved", f"{t.approved:,}"), ("Referred", f"{t.referred:,}"),
              ("Rejected", f"{t.rejected:,} ({t.rejection_rate:.1%} of rows)")]
+    if t.already_requested:  # re-sent rows: neither new requests nor rejections
+        lines.append(("Already requested", f"{t.already_requested:,}"))
     if report.previous is not None:
         p = report.previous
         lines.append(("Previous period", f"{report.previous_since} to {report.previous_until}: {p.rows:,} rows, "

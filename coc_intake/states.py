@@ -17,6 +17,13 @@ class RowStatus(StrEnum):
     REFERRED = "referred"
     """Valid, but a specialist decides (a referral reason)."""
     REJECTED = "rejected"
+    ALREADY_REQUESTED = "already-requested"
+    """The same request (ID and end date) was made by an earlier file or run: nothing new is made."""
+
+    @property
+    def key(self) -> str:
+        """The status as a count's name in the manifest and summaries (``already_requested``)."""
+        return self.value.replace("-", "_")
 
 
 class FileResult(StrEnum):
@@ -33,6 +40,9 @@ class FileResult(StrEnum):
     """Not a submission the intake can take (a folder, a symbolic link, a name that is not UTF-8 or holds control
     characters): left where it is, never read, and listed with the reason every run until someone moves it."""
 
+
+#: The statuses of rows that make a request (a request document).
+REQUESTING: frozenset[RowStatus] = frozenset({RowStatus.APPROVED, RowStatus.REFERRED})
 
 #: The results of a file that made a batch (the manifest's ``status``).
 BATCH_RESULTS: frozenset[FileResult] = frozenset({FileResult.PROCESSED, FileResult.REJECTED_FILE})

@@ -60,6 +60,8 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
     if isinstance(outcome, CheckedRows) and outcome.raw is not None:
         _rows_sheet(wb, "Fix and resubmit", outcome, RowStatus.REJECTED, formats.head, formats.bad)
         _rows_sheet(wb, "Referred", outcome, RowStatus.REFERRED, formats.head, formats.bad)
+        if outcome.rows["status"].eq(RowStatus.ALREADY_REQUESTED).any():
+            _already_sheet(wb, outcome, formats.head)
     _errors_sheet(wb, outcome.findings, formats.head)
     wb.close()
     return buffer.getvalue()
@@ -98,6 +100,8 @@ def _summary_lines(outcome: Outcome, as_of: dt.date, counts: Mapping[str, int]) 
         lines += [("Rows", str(counts["rows"])), ("Approved", str(counts[RowStatus.APPROVED])),
                   ("Referred to a specialist", str(counts[RowStatus.REFERRED])),
                   ("Rejected", str(counts[RowStatus.REJECTED]))]
+        if counts[RowStatus.ALREADY_REQUESTED.key]:  # the line appears only when there are such rows
+            lines.append(("Already requested earlier", str(counts[RowStatus.ALREADY_REQUESTED.key])))
     return lines
 
 
@@ -202,6 +206,22 @@ def _cut_long_cells(texts: list[str], notes_of: list[list[str] | None]
         for text, notes in zip(texts, notes_of, strict=True)
     ]
     return fitted, notes
+def _already_sheet(wb: Workbook, outcome: CheckedRows, head: Format) -> None:
+    """The rows an earlier file or run already requested, as the employer wrote them, with that request and batch:
+    nothing to fix or send again."""
+    assert outcome.raw is not None
+    sheet = wb.add_worksheet("Already requested")
+    extra = len(outcome.raw.columns)
+    for c, text in enumerate([*outcome.headers, "Request ID", "Batch"]):
+        sheet.write_string(0, c, text, head)
+    mine = outcome.rows[outcome.rows["status"].eq(RowStatus.ALREADY_REQUESTED)]
+    cells = outcome.raw.loc[mine.index].to_numpy(dtype=object)
+    for i, (values, rid, batch) in enumerate(zip(cells, mine["request_id"].tolist(),
+                                                 mine["earlier_batch"].astype(object).tolist(), strict=True), start=1):
+        sheet.write_row(i, 0, [_cell_text(value) for value in values])
+        sheet.write_string(i, extra, str(rid))
+        sheet.write_string(i, extra + 1, str(batch))
+    sheet.freeze_panes(1, 0)
 
 
 # --- Errors --------------------------------------------------------------------------------------------------

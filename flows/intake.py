@@ -29,7 +29,7 @@ from prefect.tasks import Task, exponential_backoff
 from coc_intake import batch, mail, night, redact, report
 from coc_intake.batch import FileSummary
 from coc_intake.errors import TransientError
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.mail import MailSummary
 from coc_intake.night import FileFailure, InboxName, NightSummary
 from coc_intake.outbox import Outbox

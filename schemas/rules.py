@@ -188,6 +188,8 @@ def common_rules(as_of: dt.date) -> list[Rule]:
         Rule("far-future-start", "assignment_start",
              lambda df: _na_or(df["assignment_start"] <= horizon, df["assignment_start"]),
              lambda df: [{"as_of": as_of.isoformat()}] * len(df)),
+        Rule("extension-request", "request_type",
+             lambda df: ~df["request_type"].eq("extension").fillna(False).astype(bool)),
     ]
     return rules
 
@@ -243,6 +245,16 @@ def _self_employment_rules(a: Agreement) -> list[Rule]:
 
 def _reason(text: str) -> Params:
     return lambda df: [{"reason": text}] * len(df)
+def over_limit(values: Frame, clock_start: pd.Series) -> Frame:
+    """The rows of ``values`` that end after their detachment limit when its clock starts at ``clock_start`` (the
+    start of a chain of successive assignments) rather than at their own start: each one's ``limit`` and ``clock``.
+    The agreements' ``exceeds-detachment-limit`` check, on the same derived columns."""
+    frame = prepare(values.assign(assignment_start=clock_start), pd.DataFrame(index=values.index))
+    ok = _na_or(frame["assignment_end"] <= frame["_deadline"], frame["assignment_end"], frame["assignment_start"],
+                frame["_limit"])
+    over = frame[~ok]
+    return pd.DataFrame({"limit": over["_limit"].astype(int).tolist(), "clock": [_iso(c) for c in over["_clock"]]},
+                        index=over.index)
 
 
 def agreement_rules(a: Agreement) -> list[Rule]:

@@ -47,6 +47,7 @@ BASE_ROW: dict[str, Any] = {
     "health_insurance": None,
     "business_nature": None,
     "contact_email": "hr@acme.example",
+    "request_type": None,
 }
 
 

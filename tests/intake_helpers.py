@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 
 from coc_intake import batch, mail
 from coc_intake.batch import FileSummary
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore

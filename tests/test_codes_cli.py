@@ -560,7 +560,10 @@ def test_same_ssn_in_another_host_or_a_later_period_is_not_a_duplicate(tmp_path:
         row(assignment_start=D(2027, 7, 1), assignment_end=D(2028, 6, 30)),  # starts the day after row 2 ends
     ])
     exit_code, report = validate_json(path)
-    assert_untouched(report, 2, 3, 4)
+    assert_untouched(report, 2)
+    # Not duplicates; since 2026.2 a posting overlapping an earlier one under another agreement is referred.
+    for r in (3, 4):
+        assert (status_of(report, r), codes_of(report, r)) == ("referred", ["concurrent-assignments"])
     assert exit_code == 0
 
 
@@ -631,7 +634,7 @@ def test_an_unknown_column_is_ignored_with_a_warning_at_its_header_cell(tmp_path
     exit_code, report = validate_json(path)
     assert report["status"] == "processed"
     found = [f for f in report["findings"] if f["code"] == "unknown-column"]
-    assert [(f["row"], f["column"], f["severity"], f["value"]) for f in found] == [(1, "AC", "warning", "Cost center")]
+    assert [(f["row"], f["column"], f["severity"], f["value"]) for f in found] == [(1, "AD", "warning", "Cost center")]
     assert "ignored" in found[0]["message"]
     for r in (2, 3):
         assert status_of(report, r) == "approved"
@@ -918,8 +921,8 @@ def test_two_columns_read_as_the_same_field_reject_the_file(tmp_path: Path) -> N
     assert report["status"] == "rejected-file"
     assert [(f["code"], f["field"], f["row"]) for f in report["findings"]] == [("duplicate-column", "ssn", 1)]
     finding = report["findings"][0]
-    assert finding["column"] in ("K", "AC")
-    assert "K" in finding["message"] and "AC" in finding["message"] and "Keep one" in finding["message"]
+    assert finding["column"] in ("K", "AD")
+    assert "K" in finding["message"] and "AD" in finding["message"] and "Keep one" in finding["message"]
     assert report["rows"] == {}
     assert exit_code == 1
 

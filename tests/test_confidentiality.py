@@ -116,11 +116,12 @@ def whole_run(stores: tuple[Path, Path], caplog: pytest.LogCaptureFixture,
 
 
 def full_ssn_allowed(key: str) -> bool:
-    """Where docs/outputs.md#confidentiality allows full SSNs: request documents, the employer's own results
-    workbook and source/."""
+    """Where docs/outputs.md#confidentiality allows full SSNs: request documents, the batch's history file (the
+    registry of earlier requests), the employer's own results workbook and source/."""
     parts = key.split("/")
     return key.startswith("batches/") and (
-        (parts[2] == "requests" and key.endswith(".json")) or parts[2] == "source" or parts[2] == "results.xlsx")
+        (parts[2] == "requests" and key.endswith(".json")) or parts[2] == "source" or parts[2] == "results.xlsx"
+        or parts[2] == "history.parquet")
 
 
 def eml_texts(data: bytes) -> list[str]:

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from coc_intake import batch, store
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_csv, write_xlsx

@@ -27,9 +27,11 @@ SPEC_ROW_CODES = [
     "3121l-after-start", "not-us-covered", "not-covered-by-agreement", "health-insurance-required",
     "duplicate-row", "duplicate-request",
 ]
-SPEC_REFERRALS = ["exceeds-detachment-limit", "italy-election-required", "self-employed-review"]
+SPEC_REFERRALS = ["exceeds-detachment-limit", "italy-election-required", "self-employed-review",
+                  "concurrent-assignments", "extension-request"]
 SPEC_WARNINGS = [
     "retroactive-request", "far-future-start", "ssn-zeros-restored", "ein-zeros-restored", "zip-zeros-restored",
+    "already-requested",
 ]
 SPEC_CODES = SPEC_FILE_CODES + SPEC_HEADER_NOTICES + SPEC_ROW_CODES + SPEC_REFERRALS + SPEC_WARNINGS
 
@@ -41,7 +43,7 @@ SPEC_KEYS = [
     "worker_type", "last_name", "first_name", "middle_initial", "ssn", "date_of_birth", "place_of_birth",
     "citizenship", "residence_country", "hire_date", "host_country", "assignment_start", "assignment_end",
     "foreign_employer_name", "worksite_city", "worksite_address", "worksite_region", "employed_by",
-    "section_3121l_date", "health_insurance", "business_nature", "contact_email",
+    "section_3121l_date", "health_insurance", "business_nature", "contact_email", "request_type",
 ]
 
 runner = CliRunner()
@@ -102,8 +104,8 @@ def test_find_returns_field_by_key_label_and_aliases(key: str) -> None:
         assert found is not None and found.key == key, name
 
 
-def test_template_edition_is_2026_1() -> None:
-    assert schemas.edition() == "2026.1"
+def test_template_edition_is_2026_2() -> None:
+    assert schemas.edition() == "2026.2"
 
 
 # --- the catalog ---------------------------------------------------------------------------------------------

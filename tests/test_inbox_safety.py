@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from coc_intake import batch
 from coc_intake.batch import FileSummary, Submission
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.night import NightSummary
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings

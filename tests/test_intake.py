@@ -20,8 +20,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from coc_intake import agreements, batch, schemas
-from coc_intake.known import KnownRequests
+from coc_intake import agreements, batch, history, schemas
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore
 from tests import intake_helpers
@@ -116,7 +116,7 @@ def test_a_processed_file_becomes_a_committed_batch_with_exactly_the_spec_output
     files = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
     request_ids = manifest(outbox, summary)["request_ids"]
     assert files == sorted(["manifest.json", "results.xlsx", "results.csv", "errors.csv", "source/acme-crafted.xlsx",
-                            *[f"requests/{rid}.json" for rid in request_ids]])
+                            "history.parquet", *[f"requests/{rid}.json" for rid in request_ids]])
     assert (base / "source" / "acme-crafted.xlsx").read_bytes() == data
     # The only other things in the outbox: the confirmation queued for the approved rows' contact address.
     others = sorted(p.relative_to(outbox).as_posix() for p in outbox.rglob("*") if p.is_file()
@@ -658,6 +658,7 @@ def test_known_requests_maps_every_committed_request_id_to_its_batch(stores: tup
     crafted(inbox)
     write_csv(inbox / "second.csv", [row(ssn="789-01-2345")])
     summaries = run_intake(inbox, outbox)
-    known = KnownRequests.load(Outbox(LocalStore(outbox))).lookup
+    frame = KnownRequests.load(Outbox(LocalStore(outbox))).frame
+    known = dict(zip(history.rid_texts(frame["rid"].to_numpy()), frame["batch"].astype(str), strict=True))
     expected = {rid: s.batch_id for s in summaries for rid in manifest(outbox, s)["request_ids"]}
     assert known == expected and len(known) == 5

@@ -21,7 +21,7 @@ import pytest
 from coc_intake import batch as batches
 from coc_intake import mail
 from coc_intake.engine import check_file
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore

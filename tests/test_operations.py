@@ -28,7 +28,7 @@ from coc_intake import mail
 from coc_intake.batch import process_file
 from coc_intake.cli import EARLIEST_DATE, app, latest_date
 from coc_intake.errors import ConfigError
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.mail import MailSummary
 from coc_intake.night import NightSummary
 from coc_intake.outbox import Outbox

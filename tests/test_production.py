@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from coc_intake.batch import list_inbox, process_file
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from coc_intake import report
 from coc_intake.batch import process_file
 from coc_intake.cli import app
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.report_render import render_html, render_xlsx
 from coc_intake.settings import Settings

@@ -10,7 +10,7 @@ import pytest
 
 from coc_intake import batch
 from coc_intake.errors import TransientError
-from coc_intake.known import KnownRequests
+from coc_intake.history import KnownRequests
 from coc_intake.outbox import Outbox
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore

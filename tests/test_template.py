@@ -185,7 +185,7 @@ def test_data_dictionary_sheet_lists_every_field(workbook: openpyxl.Workbook) ->
 def test_template_is_stamped_with_the_current_edition(workbook: openpyxl.Workbook) -> None:
     props = {p.name: p.value for p in workbook.custom_doc_props.props}
     assert props.get("coc-template-edition") == schemas.edition()
-    assert schemas.edition() == "2026.1"
+    assert schemas.edition() == "2026.2"
 
 
 def test_template_is_not_reported_outdated_after_a_save_in_openpyxl(tmp_path: Path,
