@@ -232,7 +232,7 @@ _PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
 _HIDING = re.compile(rb"<[!?]")
 _PREFIXED_CELL = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|v|row|dimension)[\s/>]")
 _REF = re.compile(rb"([A-Z]{1,8})([0-9]{1,12})")
-_DIMENSION = re.compile(rb"<dimension\s[^>]*?ref=[\"']([^\"']*)[\"']")
+_DIMENSION = re.compile(rb'<dimension ref="([^"]*)"')
 
 
 class _Budget:
@@ -524,9 +524,11 @@ def _shared_strings(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget) -> ar
 
 def _string_lengths(chunks: Iterable[bytes]) -> array[int] | None:
     """The fast count, by splitting at each </si>; None when the part is not written as spreadsheet programs write
-    it (prefixed names, comments, CDATA, empty or attributed <si>) or has a string too long to count by its bytes."""
+    it (prefixed names, comments, CDATA, whitespace between strings, empty or attributed <si>) or has a string too
+    long to count by its bytes. Each string must start right after the one before ends, so that the n-th piece is
+    the reader's n-th string."""
     lengths = array("q")
-    pending, opened = b"", 0
+    pending = b""
     for number, chunk in enumerate(chunks):
         if number == 0 and chunk.startswith(b"<?"):
             chunk = chunk[chunk.find(b"?>") + 2:] if b"?>" in chunk else chunk
@@ -538,8 +540,10 @@ def _string_lengths(chunks: Iterable[bytes]) -> array[int] | None:
         if len(pending) > EXCEL_CELL_TEXT:
             return None
         whole = len(buf) - len(pending)
-        opened = buf.count(b"<si", 0, whole)
-        if opened != len(pieces) or buf.count(b"<si>", 0, whole) != opened:
+        strings = buf.count(b"<si>", 0, whole)
+        first_ok = pieces[0].count(b"<si>") == 1 if not lengths else pieces[0].startswith(b"<si>")
+        if pieces and not (first_ok and strings == len(pieces) == buf.count(b"<si", 0, whole)
+                           and buf.count(b"</si><si>", 0, whole) == len(pieces) - 1):
             return None
         lengths.extend(map(len, pieces))
     if b"<si" in pending or (lengths and max(lengths) > EXCEL_CELL_TEXT):
@@ -572,8 +576,8 @@ class _StringLengths(xml.sax.handler.ContentHandler):
             self._in_phonetic -= 1
         elif local == "si":
             if self._text > EXCEL_CELL_TEXT:
-                raise FileRejected("file-too-large", reason=f"shared string {len(self.lengths):,} has "
-                                   f"{self._text:,} characters, more than the {EXCEL_CELL_TEXT:,} of an Excel cell")
+                raise FileRejected("file-too-large", reason=f"a text of {self._text:,} characters (shared string "
+                                   f"{len(self.lengths):,}), more than the {EXCEL_CELL_TEXT:,} an Excel cell holds")
             self.lengths.append(self._text)
 
     def characters(self, content: str) -> None:
@@ -604,18 +608,17 @@ def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str) -> in
     when the sheet is not written as spreadsheet programs write it (cells without a reference first, prefixed
     names), for the exact scan to read."""
     size, tail = 0, b""
-    for number, chunk in enumerate(chunks):
+    for chunk in chunks:
         size += len(chunk)
         buf = tail + chunk
-        if number == 0 and not _dimension_in_bounds(buf, bounds, where):
-            return None
-        if _has_prefixed_cells(buf):
-            return None
         end = max(0, len(buf) - _LOOKAHEAD)
+        if _has_prefixed_cells(buf) or not _dimensions_in_bounds(buf, end, bounds, where):
+            return None
         if not _refs_in_bounds(buf, end, bounds, where):
             return None
         tail = buf[end:]
-    return size if _refs_in_bounds(tail, len(tail), bounds, where) else None
+    return size if _dimensions_in_bounds(tail, len(tail), bounds, where) and _refs_in_bounds(
+        tail, len(tail), bounds, where) else None
 
 
 def _has_prefixed_cells(buf: bytes) -> bool:
@@ -624,10 +627,17 @@ def _has_prefixed_cells(buf: bytes) -> bool:
     return any(name in buf for name in (b":c", b":v", b":row", b":dimension")) and bool(_PREFIXED_CELL.search(buf))
 
 
-def _dimension_in_bounds(head: bytes, bounds: _Bounds, where: str) -> bool:
-    found = _DIMENSION.search(head, 0, 65536)
-    for ref in found[1].split(b":") if found else []:
-        bounds.check(ref, where)
+def _dimensions_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
+    """Checks each <dimension> that starts before ``end`` (the reader may size its grid by one); False for one
+    written unusually."""
+    at = buf.find(b"<dimension", 0, end)
+    while at >= 0:
+        found = _DIMENSION.match(buf, at)
+        if found is None:
+            return False
+        for ref in found[1].split(b":"):
+            bounds.check(ref, where)
+        at = buf.find(b"<dimension", at + 1, end)
     return True
 
 
@@ -702,8 +712,8 @@ class _ExactCells(xml.sax.handler.ContentHandler):
                                f"does not exist ({len(self.lengths):,} strings)")
         self.expanded += self.lengths[int(index)]
         if self.expanded > self.limit:
-            raise FileRejected("file-too-large", reason=f"{self.where}'s shared strings expand to more than "
-                               f"{human(self.limit)} of text")
+            raise FileRejected("file-too-large", reason=f"the shared strings that {self.where} names expand to "
+                               f"more than {human(self.limit)} of text")
 
 
 def _parse(archive: zipfile.ZipFile, name: str) -> Any:

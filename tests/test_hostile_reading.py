@@ -264,7 +264,21 @@ def test_many_cells_naming_a_long_shared_string_are_file_too_large_for_what_they
     assert len(data) < 1024 * 1024
     codes, message = check_capped(tmp_path, data)
     assert codes == ["file-too-large"]
-    assert "expand to more than" in message
+    assert "expand to more than 500.0 MB" in message
+
+
+def test_shared_strings_written_unusually_are_counted_exactly() -> None:
+    """Line breaks between the strings, and a second <si> inside one: the fast count by </si> cannot tell which
+    piece is which string, so the exact count reads them, and finds the long one."""
+    long = "z" * 40_000
+    for items in ([f"<si><t>{v}</t></si>\n" for v in ("x", long)],
+                  ["<si><t>x</t><si><t>" + long + "</t></si></si>"]):
+        members = parts(sheet_xml(template_rows() + '<row r="3"><c r="A3" t="s"><v>1</v></c></row>'),
+                        strings_xml(["x"]))
+        members["xl/sharedStrings.xml"] = f'<sst xmlns="{MAIN}">{"".join(items)}</sst>'.encode()
+        codes, message = check(zipped(members))
+        assert codes == ["file-too-large"], message
+        assert "40,000 characters" in message
 
 
 def test_a_cell_naming_a_shared_string_that_does_not_exist_is_unreadable_file() -> None:
