@@ -403,14 +403,14 @@ def hostile_workbooks(draw: st.DrawFn) -> bytes:
     return data
 
 
-@settings(max_examples=120, deadline=dt.timedelta(seconds=10), derandomize=True,
+@settings(max_examples=80, deadline=dt.timedelta(seconds=10), derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hostile_workbooks())
 def test_fuzzed_workbooks_get_a_file_code_or_are_checked_never_an_exception(data: bytes) -> None:
     _answered(data, "fuzz.xlsx")
 
 
-@settings(max_examples=120, deadline=dt.timedelta(seconds=10), derandomize=True,
+@settings(max_examples=100, deadline=dt.timedelta(seconds=10), derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.binary(max_size=2000), st.text(max_size=2000).map(lambda t: t.encode("utf-8", "surrogatepass")),
                  st.lists(st.lists(st.text(max_size=12), max_size=6), max_size=8).map(
