@@ -545,6 +545,8 @@ def _string_lengths(chunks: Iterable[bytes]) -> array[int] | None:
         if pieces and not (first_ok and strings == len(pieces) == buf.count(b"<si", 0, whole)
                            and buf.count(b"</si><si>", 0, whole) == len(pieces) - 1):
             return None
+        if pieces and not lengths:  # the first piece has the part's root tag before its <si>
+            pieces[0] = pieces[0][pieces[0].find(b"<si>"):]
         lengths.extend(map(len, pieces))
     if b"<si" in pending or (lengths and max(lengths) > EXCEL_CELL_TEXT):
         return None
@@ -590,14 +592,58 @@ class _StringLengths(xml.sax.handler.ContentHandler):
 
 def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
                 where: str) -> None:
+    """Cell references, then what the sheet's shared strings expand to: bounded by the longest string if that is
+    enough, else by counting the references to the long strings, else exactly."""
     name, before = info.filename, budget.used
     size = _cells_in_bounds(_without_entities(name, _inflated(raw, info, budget)), bounds, where)
-    longest = max(lengths, default=0)
-    if size is not None and size // _SMALLEST_VALUE_CELL * longest <= budget.limit:
-        return  # even every cell naming the longest string stays within the bound
-    budget.used = before  # the same bytes again
+    if size is not None:
+        cells = size // _SMALLEST_VALUE_CELL
+        if cells * max(lengths, default=0) <= budget.limit:
+            return  # even every cell naming the longest string stays within the bound
+        budget.used = before  # the same bytes again
+        if _long_strings_within(_inflated(raw, info, budget), lengths, cells, budget.limit, where):
+            return
+    budget.used = before
     handler = _ExactCells(bounds, lengths, budget.limit, where)
     _sax(name, _inflated(raw, info, budget), handler)
+
+
+#: At most this many long shared strings are looked for by their index; more go to the exact scan.
+_COUNTED_STRINGS = 256
+#: What could make a <v> hold an index the count by pattern would miss: character references, CDATA, comments,
+#: processing instructions, attributes or whitespace in the tag.
+_VALUE_DISGUISES = (b"&#", b"<![CDATA[", b"<!--", b"<v ", b"<v\t", b"<v\n", b"<v\r", b"<v/")
+
+
+def _long_strings_within(chunks: Iterable[bytes], lengths: array[int], cells: int, limit: int, where: str) -> bool:
+    """Bounds the expansion by the short strings' most (every cell naming one: at most half the bound) plus the
+    long strings' references counted by their index in every <v> (a number that happens to equal one counts too,
+    which only overestimates). False when there are too many long strings, or values written unusually."""
+    short = limit // 2 // max(cells, 1)
+    long = {i: n for i, n in enumerate(lengths) if n > short}
+    if not long:
+        return True
+    if len(long) > _COUNTED_STRINGS:
+        return False
+    names = b"|".join(str(i).encode() for i in long)
+    # The reader parses the index as Rust's usize does: a sign and leading zeros are taken.
+    pattern = re.compile(rb"<v>\+?0*(" + names + rb")</v>")
+    expanded, tail, edge = 0, b"", b""
+    for number, chunk in enumerate(chunks):
+        buf = tail + chunk
+        if any(d in edge + chunk for d in _VALUE_DISGUISES) or buf.find(b"<?", 0 if number else 1) >= 0:
+            return False
+        # A value still open at the chunk's end is counted with the next chunk; none is counted twice.
+        open_at = buf.rfind(b"<v>")
+        cut = open_at if open_at >= 0 and buf.find(b"</v>", open_at) < 0 else max(0, len(buf) - 2)
+        expanded += sum(long[int(found[1])] for found in pattern.finditer(buf, 0, cut))
+        if expanded > limit - short * cells:
+            raise FileRejected("file-too-large", reason=f"the shared strings that {where} names expand to more "
+                               f"than {human(limit)} of text")
+        tail, edge = buf[cut:], buf[-16:]
+        if len(tail) > _INFLATED_STEP:
+            return False
+    return True
 
 
 _LOOKAHEAD = 64

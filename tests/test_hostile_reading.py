@@ -281,6 +281,22 @@ def test_shared_strings_written_unusually_are_counted_exactly() -> None:
         assert "40,000 characters" in message
 
 
+@pytest.mark.parametrize(("references", "code"), [(3, None), (400, "file-too-large")])
+def test_past_the_quick_bound_the_long_strings_references_are_counted_without_the_exact_scan(
+        monkeypatch: pytest.MonkeyPatch, references: int, code: str | None) -> None:
+    """400 rows could each name the 2,000-character string (800 KB, over a 300 KB bound): its references are
+    counted, and only 400 of them are too many."""
+    from coc_intake import read
+
+    monkeypatch.setattr(read, "_ExactCells", None)  # the exact scan would fail the test
+    rows = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>{1 if r < 3 + references else 0}</v></c></row>'
+                   for r in range(3, 403))
+    codes, _ = check(workbook(template_rows() + rows, strings=["x", "y" * 2000]),
+                     limits=Limits(max_uncompressed=300_000))
+    assert ("file-too-large" in codes) == (code is not None)
+    assert "unreadable-file" not in codes
+
+
 def test_a_cell_naming_a_shared_string_that_does_not_exist_is_unreadable_file() -> None:
     long = "y" * 2000  # long enough for the exact count of what the sheet expands to
     rows = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>{r}</v></c></row>' for r in range(3, 30))
