@@ -7,17 +7,27 @@ file code (docs/errors.md#file-and-header-errors) before any row is looked at.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import posixpath
 import re
+import struct
+import xml.sax
+import xml.sax.handler
 import zipfile
-from collections.abc import Callable
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import Any, BinaryIO
 
 import fastexcel
 import pandas as pd
 from defusedxml import ElementTree as SafeET
+from defusedxml import expatreader as defused_expat
+from defusedxml.common import DefusedXmlException
 
 from coc_intake.errors import FileRejected
 from coc_intake.limits import DEFAULT_LIMITS, Limits, human
@@ -159,11 +169,11 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _check_zip(source: bytes | Path, size: int, limits: Limits) -> zipfile.ZipFile:
+def _check_zip(source: bytes | Path, size: int, limits: Limits) -> tuple[zipfile.ZipFile, _Package]:
     try:
         archive = zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise FileRejected("unreadable-file", reason="it is not a valid .xlsx workbook (damaged or another format)"
                            ) from exc
     names = {i.filename for i in infos}
@@ -180,59 +190,590 @@ def _check_zip(source: bytes | Path, size: int, limits: Limits) -> zipfile.ZipFi
         raise FileRejected("unsupported-format", reason="The workbook contains macros (a VBA project)")
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
         raise FileRejected("unreadable-file", reason="it is not a valid .xlsx workbook (parts are missing)")
-    content_types = archive.read("[Content_Types].xml")
-    if b"macroEnabled" in content_types:
-        raise FileRejected("unsupported-format", reason="The workbook is macro-enabled")
-    for info in infos:
-        if info.filename.endswith((".xml", ".rels")) and _declares_entities(archive, info):
-            raise FileRejected(
-                "unreadable-file", reason=f"part {info.filename} declares XML entities, which Excel never writes"
-            )
-    return archive
+    if len(names) != len(infos):
+        # The reader and zipfile need not pick the same one of two parts of one name: one would go unchecked.
+        raise FileRejected("unreadable-file", reason="two of its parts have the same name")
+    with _raw(source) as raw:
+        return archive, _prescan(archive, raw, limits)
 
 
+# --- xlsx: the prescan ------------------------------------------------------------------------------------------
+#
+# fastexcel (calamine) builds a sheet's whole grid of cells, from its first cell to its last, before it returns
+# anything, and trusts the sizes in the zip's headers: one cell at XFD1048576 makes it allocate 512 GiB, a column
+# ZZZZ keeps it busy for ever, and one long shared string named by many cells is copied for each of them. So every
+# part is inflated here first, counting the bytes it really holds, and each sheet's cell references, and the text
+# its shared strings expand to, are checked against the bounds before the reader is given the file
+# (docs/reading.md#formats-and-bounds).
+
+_COMPRESSED_STEP = 1 << 20
+#: Most bytes inflated at a time: one compressed megabyte can inflate to a gigabyte.
+_INFLATED_STEP = 1 << 22
+EXCEL_COLUMNS, EXCEL_ROWS = 16_384, 1_048_576
+#: Characters an Excel cell holds: a longer string was not written by a spreadsheet program.
+EXCEL_CELL_TEXT = 32_767
+#: Bytes of the shortest cell with a value, <c r="A1" t="s"><v>0</v></c>: a sheet of N bytes names at most N/28
+#: shared strings, which bounds what they expand to without reading each reference.
+_SMALLEST_VALUE_CELL = 28
+#: Parts parsed whole ([Content_Types].xml, the workbook and its relationships, its properties) are this small.
+_WHOLE_PART_BYTES = 16 * 1024 * 1024
+_PROLOG_BYTES = 4 * 1024 * 1024
+_CONTROL_PARTS = ("[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels")
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
+_MACRO_TYPES = frozenset({
+    "application/vnd.ms-office.vbaproject", "application/vnd.ms-office.vbaprojectsignature",
+    "application/vnd.ms-excel.macrosheet+xml", "application/vnd.ms-excel.intlmacrosheet+xml",
+})
+_MACRO_RELATIONSHIPS = ("/vbaproject", "/vbaprojectsignature", "/xlmacrosheet", "/xlintlmacrosheet")
+_SHEET_RELATIONSHIPS = ("/worksheet", "/chartsheet", "/dialogsheet")
+#: An element name with a namespace prefix: the reader matches local names, the fast scans whole ones.
+_PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
+#: What the fast scans cannot read exactly: comments, CDATA and processing instructions can hide tags.
+_HIDING = re.compile(rb"<[!?]")
+_PREFIXED_CELL = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|v|row|dimension)[\s/>]")
+_REF = re.compile(rb"([A-Z]{1,8})([0-9]{1,12})")
+_DIMENSION = re.compile(rb'<dimension ref="([^"]*)"')
 
 
-def _declares_entities(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """Whether the part's prolog (everything before its root element) has a DOCTYPE or ENTITY declaration."""
-    prolog = b""
-    with archive.open(info) as part:
-        while chunk := part.read(65536):
-            prolog += chunk
-            root = _ROOT_START.search(prolog)
-            if root is not None:
-                prolog = prolog[: root.start()]
-                break
-            if len(prolog) > 4 * 1024 * 1024:  # megabytes of prolog: no workbook looks like that
-                return True
-    return b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog
+class _Budget:
+    """The bytes inflated so far against max_uncompressed: the headers' sizes are what the file says, these are
+    what it holds."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def take(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise FileRejected("file-too-large", reason=f"more than {human(self.limit)} uncompressed")
 
 
-def _parse(archive: zipfile.ZipFile, name: str) -> object:
+@dataclass(frozen=True)
+class _Bounds:
+    """The last column and row a cell may have: the settings', within Excel's (XFD, 1,048,576)."""
+
+    columns: int
+    rows: int
+    suspect: re.Pattern[bytes]
+    """Finds a cell start tag that is not `<c r="REF"` with REF within the bounds: the rare ones to look at."""
+
+    @classmethod
+    def of(cls, limits: Limits) -> _Bounds:
+        columns, rows = min(limits.max_columns, EXCEL_COLUMNS), min(limits.max_rows, EXCEL_ROWS)
+        ok = _at_most(column_letter(columns - 1), "A") + _at_most(str(rows), "1", "0")
+        return cls(columns, rows, re.compile(rb'<c[\s/>](?!r="' + ok.encode() + rb'")'))
+
+    def check(self, ref: bytes, where: str) -> None:
+        """Rejects the file for a reference that is malformed or beyond the bounds."""
+        found = _REF.fullmatch(ref)
+        if found is None or found[2].startswith(b"0"):
+            shown = ref[:20].decode("ascii", "replace")
+            raise FileRejected("unreadable-file", reason=f"{where} has a malformed cell reference '{shown}'")
+        column, row = _column_number(found[1].decode()), int(found[2])
+        if column > self.columns:
+            raise FileRejected("file-too-large", reason=f"{where} has a cell at {ref.decode()}, beyond column "
+                               f"{column_letter(self.columns - 1)} ({self.columns:,} columns)")
+        if row > self.rows:
+            raise FileRejected("file-too-large",
+                               reason=f"{where} has a cell at {ref.decode()}, beyond row {self.rows:,}")
+
+
+def _at_most(top: str, first: str, rest: str | None = None) -> str:
+    """A regex for the numerals of ``top``'s kind (letters A-Z, or digits without a leading zero) up to ``top``:
+    the shorter ones, and those as long that are smaller at the first place they differ."""
+    rest = rest or first
+    lowest = [first, *[rest] * (len(top) - 1)]
+    anything = f"[{rest}-{'Z' if rest == 'A' else '9'}]"
+    alternatives = [f"[{first}-{'Z' if first == 'A' else '9'}]{anything}{{0,{len(top) - 2}}}"] if len(top) > 1 else []
+    for i, ch in enumerate(top):
+        if ch > lowest[i]:
+            alternatives.append(f"{top[:i]}[{lowest[i]}-{chr(ord(ch) - 1)}]{anything}{{{len(top) - i - 1}}}")
+    alternatives.append(top)
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _column_number(letters: str) -> int:
+    """A → 1, Z → 26, AA → 27."""
+    number = 0
+    for ch in letters:
+        number = number * 26 + ord(ch) - 64
+    return number
+
+
+@contextlib.contextmanager
+def _raw(source: bytes | Path) -> Iterator[BinaryIO]:
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            yield fh
+    else:
+        yield io.BytesIO(source)
+
+
+def _damaged(name: str, why: str) -> FileRejected:
+    return FileRejected("unreadable-file", reason=f"part {name} is damaged: {why}")
+
+
+def _inflated(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:
+    """The part's bytes as stored, whatever its headers say; its size, CRC and the end of its stream checked."""
     try:
-        return SafeET.fromstring(archive.read(name))
+        yield from _inflate(raw, info, budget)
+    except (zlib.error, OSError, EOFError, struct.error) as exc:
+        raise _damaged(info.filename, str(exc)) from exc
+
+
+def _inflate(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:
+    raw.seek(info.header_offset)
+    local = raw.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise _damaged(info.filename, "its header is missing")
+    if info.flag_bits & 0x1:
+        raise FileRejected("unreadable-file", reason=f"part {info.filename} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise _damaged(info.filename, f"compression method {info.compress_type}, which Excel never uses")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    raw.seek(info.header_offset + 30 + name_length + extra_length)
+    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    left, size, crc = info.compress_size, 0, 0
+    while True:
+        if inflater is not None and inflater.unconsumed_tail:
+            out = inflater.decompress(inflater.unconsumed_tail, _INFLATED_STEP)
+        elif left > 0:
+            data = raw.read(min(left, _COMPRESSED_STEP))
+            if not data:
+                raise _damaged(info.filename, "it is cut short")
+            left -= len(data)
+            out = data if inflater is None else inflater.decompress(data, _INFLATED_STEP)
+        elif inflater is not None and not inflater.eof:
+            out = inflater.decompress(b"", _INFLATED_STEP)  # output held back by the step's limit
+            if not out:
+                break
+        else:
+            break
+        if out:
+            size += len(out)
+            if size > info.file_size:
+                raise _damaged(info.filename, "it holds more than its header says")
+            budget.take(len(out))
+            crc = zlib.crc32(out, crc)
+            yield out
+    if (inflater is not None and not inflater.eof) or size != info.file_size or crc != info.CRC:
+        raise _damaged(info.filename, "its content does not match its header (size or CRC)")
+
+
+def _without_entities(name: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The chunks, once the part's prolog (all before its root element) is known to declare no entity: Excel
+    never writes one, and the reader would return blank cells for an entity bomb."""
+    prolog: bytes | None = b""
+    for chunk in chunks:
+        if prolog is not None:
+            prolog += chunk[:_PROLOG_BYTES]
+            root = _ROOT_START.search(prolog)
+            if root is not None or len(prolog) > _PROLOG_BYTES:
+                _check_prolog(name, prolog[: root.start()] if root is not None else prolog, root is None)
+                prolog = None
+        yield chunk
+    if prolog is not None:
+        _check_prolog(name, prolog, False)
+
+
+def _check_prolog(name: str, prolog: bytes, endless: bool) -> None:
+    if endless or b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+        raise FileRejected("unreadable-file", reason=f"part {name} declares XML entities, which Excel never writes")
+
+
+def _whole(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget) -> bytes:
+    if info.file_size > _WHOLE_PART_BYTES:
+        raise FileRejected("unreadable-file", reason=f"part {info.filename} is {human(info.file_size)}, far more "
+                           "than Excel writes")
+    return b"".join(_without_entities(info.filename, _inflated(raw, info, budget)))
+
+
+def _parse_bytes(name: str, data: bytes) -> Any:
+    try:
+        return SafeET.fromstring(data)
     except Exception as exc:  # defusedxml and expat raise several unrelated types
         raise FileRejected("unreadable-file", reason=f"part {name} is damaged") from exc
 
 
-def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+@dataclass
+class _Package:
+    """What the prescan learnt of the workbook's parts."""
+
+    sheets: dict[str, str]
     """Sheet name → its XML part, in workbook order."""
-    workbook = _parse(archive, "xl/workbook.xml")
-    rels_name = "xl/_rels/workbook.xml.rels"
-    targets: dict[str, str] = {}
-    if rels_name in archive.namelist():
-        for rel in _parse(archive, rels_name).iter():  # type: ignore[attr-defined]
-            if _local(rel.tag) == "Relationship":
-                target = rel.get("Target", "")
-                target = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-                targets[rel.get("Id")] = target
-    parts: dict[str, str] = {}
-    for el in workbook.iter():  # type: ignore[attr-defined]
+    sheet_parts: set[str]
+    strings_parts: set[str]
+
+
+def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Package:
+    """Every part inflated once and checked: macros, entities, the sheets' cell references and shared strings."""
+    budget, bounds = _Budget(limits.max_uncompressed), _Bounds.of(limits)
+    infos = {i.filename: i for i in archive.infolist()}
+    control: dict[str, bytes] = {n: _whole(raw, infos[n], budget) for n in _CONTROL_PARTS if n in infos}
+    types = _content_types(control["[Content_Types].xml"])
+    _refuse_macro_types(types, infos, control["[Content_Types].xml"])
+    package = _package(control, types, infos)
+    lengths = array("q")
+    for name in sorted(package.strings_parts):
+        found = _shared_strings(raw, infos[name], budget)
+        lengths = found if len(found) > len(lengths) else lengths  # two tables: the reader may use either
+    for name, info in infos.items():
+        if name in control or name in package.strings_parts:
+            continue
+        if name in package.sheet_parts:
+            where = next((f"sheet '{s}'" for s, p in package.sheets.items() if p == name), f"part {name}")
+            _scan_sheet(raw, info, budget, bounds, lengths, where)
+        elif name.casefold().endswith(".rels"):
+            _refuse_macro_relationships(name, _without_entities(name, _inflated(raw, info, budget)))
+        elif name.casefold().endswith(".xml"):
+            for _ in _without_entities(name, _inflated(raw, info, budget)):
+                pass
+        else:
+            for _ in _inflated(raw, info, budget):
+                pass
+    return package
+
+
+def _content_types(data: bytes) -> dict[str, str]:
+    """'/part name' or 'extension' (casefolded) → content type (casefolded)."""
+    types: dict[str, str] = {}
+    for el in _parse_bytes("[Content_Types].xml", data).iter():
+        kind = (el.get("ContentType") or "").casefold()
+        if _local(el.tag) == "Override":
+            types[(el.get("PartName") or "").casefold()] = kind
+        elif _local(el.tag) == "Default":
+            types[(el.get("Extension") or "").casefold()] = kind
+    return types
+
+
+def _refuse_macro_types(types: dict[str, str], infos: dict[str, zipfile.ZipInfo], data: bytes) -> None:
+    """A VBA project or a macro sheet, whatever its part's name (the extension's default type counts only for a
+    part that has it)."""
+    extensions = {PurePath(n).suffix[1:].casefold() for n in infos}
+    declared = {k for k, v in types.items() if v in _MACRO_TYPES and (k.startswith("/") or k in extensions)}
+    if declared or b"macroEnabled" in data:
+        raise FileRejected("unsupported-format", reason="The workbook contains macros (a VBA project)")
+
+
+class _MacroRelationships(xml.sax.handler.ContentHandler):
+    def startElement(self, name: str, attrs: Any) -> None:
+        if name.rpartition(":")[2] == "Relationship" and (attrs.get("Type") or "").casefold().endswith(
+                _MACRO_RELATIONSHIPS):
+            raise FileRejected("unsupported-format", reason="The workbook contains macros (a VBA project)")
+
+
+def _refuse_macro_relationships(name: str, chunks: Iterable[bytes]) -> None:
+    _sax(name, chunks, _MacroRelationships())
+
+
+def _sax(name: str, chunks: Iterable[bytes], handler: xml.sax.handler.ContentHandler) -> None:
+    """Streams the part through a SAX handler (expat, with defusedxml's guards and no DTD)."""
+    parser = defused_expat.create_parser(forbid_dtd=True)
+    parser.setContentHandler(handler)
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+        parser.close()
+    except (xml.sax.SAXException, DefusedXmlException, ValueError) as exc:
+        raise FileRejected("unreadable-file", reason=f"part {name} is damaged") from exc
+
+
+def _target(base: str, target: str) -> str:
+    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"{base}/{target}")
+
+
+def _package(control: dict[str, bytes], types: dict[str, str], infos: dict[str, zipfile.ZipInfo]) -> _Package:
+    """The sheets and shared strings, as the workbook's relationships, the content types or the usual names
+    declare them: the reader may find one by any of these."""
+    targets: dict[str, tuple[str, str]] = {}
+    if "xl/_rels/workbook.xml.rels" in control:
+        for rel in _parse_bytes("xl/_rels/workbook.xml.rels", control["xl/_rels/workbook.xml.rels"]).iter():
+            if _local(rel.tag) == "Relationship" and (rel.get("TargetMode") or "").casefold() != "external":
+                kind = (rel.get("Type") or "").casefold()
+                if kind.endswith(_MACRO_RELATIONSHIPS):
+                    raise FileRejected("unsupported-format", reason="The workbook contains macros (a VBA project)")
+                targets[rel.get("Id") or ""] = (kind, _target("xl", rel.get("Target") or ""))
+    sheets: dict[str, str] = {}
+    for el in _parse_bytes("xl/workbook.xml", control["xl/workbook.xml"]).iter():
         if _local(el.tag) == "sheet":
             rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
-            parts[el.get("name")] = targets.get(rid or "", "")
-    return parts
+            sheets[el.get("name") or ""] = targets.get(rid or "", ("", ""))[1]
+    sheet_parts = {p for k, p in targets.values() if k.endswith(_SHEET_RELATIONSHIPS)} | set(sheets.values())
+    sheet_parts |= {n for n in infos if n.startswith("xl/worksheets/") and n.endswith(".xml")}
+    sheet_parts |= {n for n in infos if types.get("/" + n.casefold(), "").endswith("sheet.main+xml")
+                    or types.get("/" + n.casefold(), "").endswith("worksheet+xml")}
+    strings = {p for k, p in targets.values() if k.endswith("/sharedstrings")}
+    strings |= {n for n in infos if n.casefold() == "xl/sharedstrings.xml"
+                or types.get("/" + n.casefold(), "").endswith("sharedstrings+xml")}
+    return _Package(sheets, sheet_parts & infos.keys(), strings & infos.keys())
+
+
+# Shared strings: each one's length, in bytes of its XML (at least its text's length, in characters).
+
+
+def _shared_strings(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget) -> array[int]:
+    name, before = info.filename, budget.used
+    fast = _string_lengths(_without_entities(name, _inflated(raw, info, budget)))
+    if fast is not None:
+        return fast
+    budget.used = before  # the same bytes again
+    handler = _StringLengths()
+    _sax(name, _inflated(raw, info, budget), handler)
+    return handler.lengths
+
+
+def _string_lengths(chunks: Iterable[bytes]) -> array[int] | None:
+    """The fast count, by splitting at each </si>; None when the part is not written as spreadsheet programs write
+    it (prefixed names, comments, CDATA, whitespace between strings, empty or attributed <si>) or has a string too
+    long to count by its bytes. Each string must start right after the one before ends, so that the n-th piece is
+    the reader's n-th string."""
+    lengths = array("q")
+    pending = b""
+    for number, chunk in enumerate(chunks):
+        if number == 0 and chunk.startswith(b"<?"):
+            chunk = chunk[chunk.find(b"?>") + 2:] if b"?>" in chunk else chunk
+        buf = pending + chunk
+        if _PREFIXED.search(buf) or _HIDING.search(buf):
+            return None
+        pieces = buf.split(b"</si>")
+        pending = pieces.pop()
+        if len(pending) > EXCEL_CELL_TEXT:
+            return None
+        whole = len(buf) - len(pending)
+        strings = buf.count(b"<si>", 0, whole)
+        first_ok = pieces[0].count(b"<si>") == 1 if not lengths else pieces[0].startswith(b"<si>")
+        if pieces and not (first_ok and strings == len(pieces) == buf.count(b"<si", 0, whole)
+                           and buf.count(b"</si><si>", 0, whole) == len(pieces) - 1):
+            return None
+        if pieces and not lengths:  # the first piece has the part's root tag before its <si>
+            pieces[0] = pieces[0][pieces[0].find(b"<si>"):]
+        lengths.extend(map(len, pieces))
+    if b"<si" in pending or (lengths and max(lengths) > EXCEL_CELL_TEXT):
+        return None
+    return lengths
+
+
+class _StringLengths(xml.sax.handler.ContentHandler):
+    """The exact count: characters of each <si>'s text (its runs' <t>, not its phonetic guide)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lengths = array("q")
+        self._text = 0
+        self._in_phonetic = 0
+        self._counting = False
+
+    def startElement(self, name: str, attrs: Any) -> None:
+        local = name.rpartition(":")[2]
+        if local == "si":
+            self._text = 0
+        elif local == "rPh":
+            self._in_phonetic += 1
+        self._counting = local == "t" and not self._in_phonetic
+
+    def endElement(self, name: str) -> None:
+        local = name.rpartition(":")[2]
+        self._counting = False
+        if local == "rPh":
+            self._in_phonetic -= 1
+        elif local == "si":
+            if self._text > EXCEL_CELL_TEXT:
+                raise FileRejected("file-too-large", reason=f"a text of {self._text:,} characters (shared string "
+                                   f"{len(self.lengths):,}), more than the {EXCEL_CELL_TEXT:,} an Excel cell holds")
+            self.lengths.append(self._text)
+
+    def characters(self, content: str) -> None:
+        if self._counting:
+            self._text += len(content)
+
+
+# Sheets: every cell reference within the bounds, and the text the sheet's shared strings expand to.
+
+
+def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
+                where: str) -> None:
+    """Cell references, then what the sheet's shared strings expand to: bounded by the longest string if that is
+    enough, else by counting the references to the long strings, else exactly."""
+    name, before = info.filename, budget.used
+    size = _cells_in_bounds(_without_entities(name, _inflated(raw, info, budget)), bounds, where)
+    if size is not None:
+        cells = size // _SMALLEST_VALUE_CELL
+        if cells * max(lengths, default=0) <= budget.limit:
+            return  # even every cell naming the longest string stays within the bound
+        budget.used = before  # the same bytes again
+        if _long_strings_within(_inflated(raw, info, budget), lengths, cells, budget.limit, where):
+            return
+    budget.used = before
+    handler = _ExactCells(bounds, lengths, budget.limit, where)
+    _sax(name, _inflated(raw, info, budget), handler)
+
+
+#: At most this many long shared strings are looked for by their index; more go to the exact scan.
+_COUNTED_STRINGS = 256
+#: What could make a <v> hold an index the count by pattern would miss: character references, CDATA, comments,
+#: processing instructions, attributes or whitespace in the tag.
+_VALUE_DISGUISES = (b"&#", b"<![CDATA[", b"<!--", b"<v ", b"<v\t", b"<v\n", b"<v\r", b"<v/")
+
+
+def _long_strings_within(chunks: Iterable[bytes], lengths: array[int], cells: int, limit: int, where: str) -> bool:
+    """Bounds the expansion by the short strings' most (every cell naming one: at most half the bound) plus the
+    long strings' references counted by their index in every <v> (a number that happens to equal one counts too,
+    which only overestimates). False when there are too many long strings, or values written unusually."""
+    short = limit // 2 // max(cells, 1)
+    long = {i: n for i, n in enumerate(lengths) if n > short}
+    if not long:
+        return True
+    if len(long) > _COUNTED_STRINGS:
+        return False
+    names = b"|".join(str(i).encode() for i in long)
+    # The reader parses the index as Rust's usize does: a sign and leading zeros are taken.
+    pattern = re.compile(rb"<v>\+?0*(" + names + rb")</v>")
+    expanded, tail, edge = 0, b"", b""
+    for number, chunk in enumerate(chunks):
+        buf = tail + chunk
+        if any(d in edge + chunk for d in _VALUE_DISGUISES) or buf.find(b"<?", 0 if number else 1) >= 0:
+            return False
+        # A value still open at the chunk's end is counted with the next chunk; none is counted twice.
+        open_at = buf.rfind(b"<v>")
+        cut = open_at if open_at >= 0 and buf.find(b"</v>", open_at) < 0 else max(0, len(buf) - 2)
+        expanded += sum(long[int(found[1])] for found in pattern.finditer(buf, 0, cut))
+        if expanded > limit - short * cells:
+            raise FileRejected("file-too-large", reason=f"the shared strings that {where} names expand to more "
+                               f"than {human(limit)} of text")
+        tail, edge = buf[cut:], buf[-16:]
+        if len(tail) > _INFLATED_STEP:
+            return False
+    return True
+
+
+_LOOKAHEAD = 64
+
+
+def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str) -> int | None:
+    """The fast scan: the sheet's size in bytes once each cell reference is known to be within the bounds, or None
+    when the sheet is not written as spreadsheet programs write it (cells without a reference first, prefixed
+    names), for the exact scan to read."""
+    size, tail = 0, b""
+    for chunk in chunks:
+        size += len(chunk)
+        buf = tail + chunk
+        end = max(0, len(buf) - _LOOKAHEAD)
+        if _has_prefixed_cells(buf) or not _dimensions_in_bounds(buf, end, bounds, where):
+            return None
+        if not _refs_in_bounds(buf, end, bounds, where):
+            return None
+        tail = buf[end:]
+    return size if _dimensions_in_bounds(tail, len(tail), bounds, where) and _refs_in_bounds(
+        tail, len(tail), bounds, where) else None
+
+
+def _has_prefixed_cells(buf: bytes) -> bool:
+    """Whether a cell, value, row or dimension element has a namespace prefix (which the reader ignores, and the
+    fast scan would not see); looked for by its name after a colon first, which is cheap."""
+    return any(name in buf for name in (b":c", b":v", b":row", b":dimension")) and bool(_PREFIXED_CELL.search(buf))
+
+
+def _dimensions_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
+    """Checks each <dimension> that starts before ``end`` (the reader may size its grid by one); False for one
+    written unusually."""
+    at = buf.find(b"<dimension", 0, end)
+    while at >= 0:
+        found = _DIMENSION.match(buf, at)
+        if found is None:
+            return False
+        for ref in found[1].split(b":"):
+            bounds.check(ref, where)
+        at = buf.find(b"<dimension", at + 1, end)
+    return True
+
+
+def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
+    """Checks the cells that start before ``end`` (a cell after it may be cut at the chunk's end)."""
+    found = bounds.suspect.search(buf)
+    while found is not None and found.start() < end:
+        start = found.start()
+        if not buf.startswith(b'<c r="', start):
+            return False
+        close = buf.find(b'"', start + 6, start + 6 + 40)
+        if close < 0:
+            return False
+        bounds.check(buf[start + 6:close], where)
+        found = bounds.suspect.search(buf, start + 1)
+    return True
+
+
+class _ExactCells(xml.sax.handler.ContentHandler):
+    """The exact scan, for a sheet the fast one cannot read: each cell's position as the reader takes it (its
+    reference, else the one after the cell before it), and the shared strings it names, added up."""
+
+    def __init__(self, bounds: _Bounds, lengths: array[int], limit: int, where: str) -> None:
+        super().__init__()
+        self.bounds, self.lengths, self.limit, self.where = bounds, lengths, limit, where
+        self.row = self.column = 0
+        self.expanded = 0
+        self._shared = False
+        self._value: list[str] | None = None
+
+    def startElement(self, name: str, attrs: Any) -> None:
+        local = name.rpartition(":")[2]
+        if local == "row":
+            self._row(attrs.get("r"))
+        elif local == "c":
+            self._cell(attrs.get("r"))
+            self._shared = attrs.get("t") == "s"
+        elif local == "v" and self._shared:
+            self._value = []
+        elif local == "dimension":
+            for ref in (attrs.get("ref") or "").split(":"):
+                self.bounds.check(ref.encode(), self.where)
+
+    def characters(self, content: str) -> None:
+        if self._value is not None:
+            self._value.append(content)
+
+    def endElement(self, name: str) -> None:
+        if self._value is not None and name.rpartition(":")[2] == "v":
+            self._add("".join(self._value).strip())
+            self._value = None
+
+    def _row(self, ref: str | None) -> None:
+        self.row = int(ref) if ref is not None and ref.isdigit() else self.row + 1
+        self.column = 0
+        if self.row > self.bounds.rows:
+            raise FileRejected("file-too-large", reason=f"{self.where} has a row {self.row:,}, beyond row "
+                               f"{self.bounds.rows:,}")
+
+    def _cell(self, ref: str | None) -> None:
+        if ref is None:
+            self.column += 1
+            ref = f"{column_letter(self.column - 1)}{max(self.row, 1)}"
+        self.bounds.check(ref.encode(), self.where)
+        found = _REF.fullmatch(ref.encode())
+        if found is not None:
+            self.column = _column_number(found[1].decode())
+
+    def _add(self, index: str) -> None:
+        if not index.isdigit() or int(index) >= len(self.lengths):
+            raise FileRejected("unreadable-file", reason=f"{self.where} names shared string '{index[:20]}', which "
+                               f"does not exist ({len(self.lengths):,} strings)")
+        self.expanded += self.lengths[int(index)]
+        if self.expanded > self.limit:
+            raise FileRejected("file-too-large", reason=f"the shared strings that {self.where} names expand to "
+                               f"more than {human(self.limit)} of text")
+
+
+def _parse(archive: zipfile.ZipFile, name: str) -> Any:
+    info = archive.getinfo(name)
+    if info.file_size > _WHOLE_PART_BYTES:
+        raise FileRejected("unreadable-file", reason=f"part {name} is {human(info.file_size)}, far more than Excel "
+                           "writes")
+    return _parse_bytes(name, archive.read(name))
+
+
+def _is_reader_failure(exc: BaseException) -> bool:
+    """An error of the reader's: a Python exception, or a panic of its Rust code (pyo3's PanicException derives
+    from BaseException, so ``except Exception`` lets it end the process with a traceback)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _first_row(archive: zipfile.ZipFile, part: str) -> int:
@@ -246,6 +787,8 @@ def _first_row(archive: zipfile.ZipFile, part: str) -> int:
                     ref = el.get("r", "")
                     digits = "".join(ch for ch in ref if ch.isdigit())
                     return int(digits) if digits else 1
+                if _local(el.tag) == "row":
+                    el.clear()  # rows of empty cells above the first value are not kept
     except Exception as exc:
         raise FileRejected("unreadable-file", reason=f"part {part} is damaged") from exc
     return 1
@@ -255,19 +798,21 @@ def _edition(archive: zipfile.ZipFile) -> str | None:
     name = "docProps/custom.xml"
     if name not in archive.namelist():
         return None
-    for el in _parse(archive, name).iter():  # type: ignore[attr-defined]
+    for el in _parse(archive, name).iter():
         if _local(el.tag) == "property" and el.get("name") == "coc-template-edition":
             return "".join(el.itertext()).strip() or None
     return None
 
 
 def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[SheetSource]:
-    archive = _check_zip(workbook, size, limits)
-    parts = _sheet_parts(archive)
+    archive, package = _check_zip(workbook, size, limits)
+    parts = package.sheets
     edition = _edition(archive)
     try:
         reader = fastexcel.read_excel(str(workbook) if isinstance(workbook, Path) else workbook)
-    except Exception as exc:  # fastexcel raises its own error classes for damaged workbooks
+    except BaseException as exc:  # fastexcel raises its own error classes for damaged workbooks
+        if not _is_reader_failure(exc):
+            raise
         raise FileRejected("unreadable-file", reason=f"the workbook is damaged ({type(exc).__name__})") from exc
 
     def source(name: str) -> SheetSource:
@@ -282,7 +827,9 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
                 batch = sheet.to_arrow()
             except FileRejected:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
+                if not _is_reader_failure(exc):
+                    raise
                 raise FileRejected("unreadable-file", reason=f"sheet '{name}' is damaged ({exc})") from exc
             cells = pd.DataFrame(
                 {info.absolute_index: pd.Series(_STR.__from_arrow__(batch.column(i)))  # type: ignore[attr-defined]
