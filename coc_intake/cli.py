@@ -172,7 +172,7 @@ def render_outcome(console: Console, outcome: Outcome, max_findings: int = MAX_F
         console.print(_code_counts(findings))
     shown = max(0, min(max_findings, len(findings)))
     if shown:
-        console.print(_findings_table(findings.head(shown)))
+        console.print(_findings_table(findings.head(shown), file))
     if len(findings) > shown:
         more = len(findings) - shown
         console.print(f"… and {more:,} more finding{'s' if more > 1 else ''} (use --json or --max-findings to see "
@@ -207,10 +207,11 @@ def _code_counts(findings: Any) -> Table:
     return table
 
 
-def _findings_table(findings: Any) -> Table:
+def _findings_table(findings: Any, file: str) -> Table:
+    """The findings listed, under the title 'Findings in <file>' (``file`` ready for the console)."""
     from coc_intake.findings import records
 
-    table = Table(title="Findings", show_lines=False, title_justify="left")
+    table = Table(title=f"Findings in {file}", show_lines=False, title_justify="left")
     for name in ("Row", "Col", "Severity", "Code", "Message"):
         table.add_column(name, overflow="fold")
     for rec in records(findings):
