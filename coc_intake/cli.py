@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from coc_intake.redact import redact
 from coc_intake.states import RowStatus
@@ -70,6 +71,10 @@ def _as_of(value: str | None) -> dt.date:
 AsOf = Annotated[str | None, typer.Option("--as-of", help="The run's date (YYYY-MM-DD); default today.")]
 
 
+#: How many findings ``coc validate`` lists by default; the summary above the list counts them all.
+MAX_FINDINGS = 200
+
+
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
     from coc_intake.engine import CheckedRows
     from coc_intake.findings import records
@@ -89,8 +94,15 @@ def validate(
     file: Annotated[Path, typer.Argument(help="The workbook (.xlsx) or CSV file to check.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     as_of: AsOf = None,
+    max_findings: Annotated[int, typer.Option(
+        "--max-findings", min=0, help="List at most N findings (the counts above the list count them all).")
+    ] = MAX_FINDINGS,
+    annotate: Annotated[Path | None, typer.Option(
+        "--annotate", metavar="OUT.xlsx",
+        help="Also write the workbook marked: an .xlsx file itself (problem cells filled and commented, a Messages "
+             "column, a Summary sheet first), a CSV file as the results workbook.")] = None,
 ) -> None:
-    """Check a file as intake would, and print what it finds; writes nothing.
+    """Check a file as intake would, and print what it finds; writes nothing but the --annotate workbook.
 
     Exit 0 when no row and not the file would be rejected, 1 otherwise.
     """
@@ -99,6 +111,13 @@ def validate(
     day = _as_of(as_of)
     if not file.is_file():
         raise _fail(f"{file} does not exist or is not a file. Give the path of an .xlsx or .csv workbook.")
+    if annotate is not None:
+        from coc_intake.annotate import AnnotateError, check_target
+
+        try:
+            check_target(file, annotate)
+        except AnnotateError as exc:
+            raise _fail(str(exc)) from None
     from coc_intake.errors import ConfigError
     from coc_intake.settings import Settings
 
@@ -110,32 +129,97 @@ def validate(
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(outcome_json(outcome), option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        _print_outcome(outcome)
+        render_outcome(out, outcome, max_findings)
+    if annotate is not None:
+        _annotate(file, outcome, annotate, day, err if as_json else out)
     raise typer.Exit(1 if outcome.rejected else 0)
 
 
-def _print_outcome(outcome: Outcome) -> None:
+def _annotate(file: Path, outcome: Outcome, target: Path, day: dt.date, console: Console) -> None:
+    """Write the --annotate workbook and say what it holds; a usage error (exit 2) that says what to do if it
+    cannot be written."""
+    from coc_intake.annotate import AnnotateError, write_annotated
+
+    try:
+        written = write_annotated(file, outcome, target, day)
+    except AnnotateError as exc:
+        raise _fail(redact(str(exc))) from None
+    name = _shown(str(written.path))
+    if written.generated:
+        console.print(f"Wrote {name}: the results workbook of this check (Summary, Fix and resubmit, Referred, "
+                      "Errors).")
+        return
+    console.print(f"Wrote {name}: {written.cells:,} cells marked, messages on {written.rows:,} rows, a Summary "
+                  "sheet first. Fix the marked cells there and check it again.")
+    if written.formulas:
+        console.print(f"[yellow]Note:[/] its data sheet has {written.formulas:,} formulas, whose values Excel "
+                      "computes when it opens the file: open it in Excel and save it before sending it.")
+
+
+def render_outcome(console: Console, outcome: Outcome, max_findings: int = MAX_FINDINGS) -> None:
+    """The console view of a check (docs/commands.md#coc-validate): the counts per status and per code first, then
+    at most ``max_findings`` findings, then what to do. Every text from the file is shown as plain text (never Rich
+    markup) with SSN-shaped numbers masked, though the findings are masked already."""
     from coc_intake.engine import CheckedRows
+
+    file = _shown(outcome.file)
+    if isinstance(outcome, CheckedRows):
+        console.print(f"{file}: {_status_counts(outcome.counts())}.")
+    else:
+        console.print(f"[bold red]{file}: the whole file is rejected.[/]")
+    findings = outcome.findings
+    if len(findings):
+        console.print(_code_counts(findings))
+    shown = max(0, min(max_findings, len(findings)))
+    if shown:
+        console.print(_findings_table(findings.head(shown), file))
+    if len(findings) > shown:
+        more = len(findings) - shown
+        console.print(f"… and {more:,} more finding{'s' if more > 1 else ''} (use --json or --max-findings to see "
+                      "them)")
+    if outcome.rejected:
+        console.print("Fix what the errors say and check the file again before sending it.")
+
+
+def _status_counts(counts: dict[str, int]) -> str:
+    """'12 rows — 9 approved, 1 referred, 2 rejected' (and every other row status there is, when it counts any)."""
+    colours = {RowStatus.APPROVED: "green", RowStatus.REFERRED: "yellow", RowStatus.REJECTED: "red"}
+    shown = [f"[{colours.get(s, 'cyan')}]{counts.get(s.value, 0):,} {s.value}[/]" for s in RowStatus
+             if s in colours or counts.get(s.value, 0)]
+    return f"{counts['rows']:,} rows — " + ", ".join(shown)
+
+
+_SEVERITY_COLOURS = {"error": "red", "warning": "yellow"}
+
+
+def _code_counts(findings: Any) -> Table:
+    """The findings per code, most frequent first (then by code), with the severity and how many rows."""
+    table = Table(title="Findings by code", show_lines=False, title_justify="left")
+    for name, justify in (("Findings", "right"), ("Rows", "right"), ("Severity", "left"), ("Code", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    grouped = findings.groupby("code", sort=False).agg(n=("code", "size"), rows=("row", "nunique"),
+                                                       severity=("severity", "first"))
+    grouped = grouped.reset_index().sort_values(["n", "code"], ascending=[False, True], kind="stable")
+    for code, n, rows, severity in zip(grouped["code"], grouped["n"], grouped["rows"], grouped["severity"],
+                                       strict=True):
+        colour = _SEVERITY_COLOURS.get(str(severity), "cyan")
+        table.add_row(f"{int(n):,}", f"{int(rows):,}", Text(str(severity), style=colour), Text(str(code)))
+    return table
+
+
+def _findings_table(findings: Any, file: str) -> Table:
+    """The findings listed, under the title 'Findings in <file>' (``file`` ready for the console)."""
     from coc_intake.findings import records
 
-    file = redact(outcome.file)  # the findings' values and messages are masked already
-    if not isinstance(outcome, CheckedRows):
-        out.print(f"[bold red]{file}: the whole file is rejected.[/]")
-    if len(outcome.findings):
-        table = Table(title=f"Findings in {file}", show_lines=False)
-        for name in ("Row", "Col", "Severity", "Code", "Message"):
-            table.add_column(name, overflow="fold")
-        for rec in records(outcome.findings):
-            row = "" if rec["row"] is None else str(rec["row"])
-            colour = {"error": "red", "warning": "yellow"}.get(rec["severity"], "cyan")
-            table.add_row(row, rec["column"] or "", f"[{colour}]{rec['severity']}[/]", rec["code"], rec["message"])
-        out.print(table)
-    if isinstance(outcome, CheckedRows):
-        c = outcome.counts()
-        out.print(f"{file}: {c['rows']} rows — [green]{c[RowStatus.APPROVED]} approved[/], "
-                  f"[yellow]{c[RowStatus.REFERRED]} referred[/], [red]{c[RowStatus.REJECTED]} rejected[/].")
-        if c[RowStatus.REJECTED]:
-            out.print("Fix the rows marked as errors and check the file again before sending it.")
+    table = Table(title=f"Findings in {file}", show_lines=False, title_justify="left")
+    for name in ("Row", "Col", "Severity", "Code", "Message"):
+        table.add_column(name, overflow="fold")
+    for rec in records(findings):
+        severity = str(rec["severity"])
+        table.add_row("" if rec["row"] is None else str(rec["row"]), Text(redact(str(rec["column"] or ""))),
+                      Text(severity, style=_SEVERITY_COLOURS.get(severity, "cyan")), Text(str(rec["code"])),
+                      Text(redact(str(rec["message"] or ""))))
+    return table
 
 
 @app.command()

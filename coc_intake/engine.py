@@ -95,16 +95,31 @@ def rejected_file(name: str, code: str, reason: str = "") -> RejectedFile:
     return _rejected(name, FileRejected(code, reason))
 
 
+#: The sheet ``coc validate --annotate`` puts first in the employer's workbook: looked at after every other sheet
+#: and not counted in the empty-sheet check, so that an annotated workbook reads as the employer's own
+#: (docs/decisions.md#reading).
+SUMMARY_SHEET = "Summary"
+
+
+def _is_summary(source: SheetSource) -> bool:
+    return source.name is not None and source.name.strip().casefold() == SUMMARY_SHEET.casefold()
+
+
 def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | Finding:
-    """The sheet to read (loaded) and its header: ``Assignments``, else the first sheet with a header row. Without
-    one, why: ``empty-file`` when that sheet (the ``Assignments`` sheet, else every sheet) has no filled cell at all,
-    else ``no-header-row``."""
+    """The sheet to read (loaded) and its header: ``Assignments``, else the first sheet with a header row (a sheet
+    named ``Summary`` last). Without one, why: ``empty-file`` when that sheet (the ``Assignments`` sheet, else
+    every sheet but a ``Summary`` one) has no filled cell at all, else ``no-header-row``."""
+    others = [s for s in sources if not _is_summary(s)]
+    if others and len(others) < len(sources):
+        sources = [*others, *(s for s in sources if _is_summary(s))]
     every_sheet_empty = True
     for source in sources:
         grid = source.load(None)
         found = headers.detect(iter_rows(grid, headers.HEADER_SEARCH_ROWS))
         if found is not None:
             return grid, found
+        if others and _is_summary(source):
+            continue  # the annotated workbook's Summary: neither the data nor a sign that the file holds any
         empty = _no_filled_cell(grid)
         if source.name is not None and source.name.strip().casefold() == "assignments":
             # The Assignments sheet is the one to use, header or not.

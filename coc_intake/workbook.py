@@ -70,21 +70,29 @@ def build_results_workbook(outcome: Outcome, as_of: dt.date) -> bytes:
 # --- Summary -------------------------------------------------------------------------------------------------
 
 
+def summary_texts(outcome: Outcome, as_of: dt.date) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The Summary's (label, value) lines and its most frequent problems ('code (count)', first message); also the
+    Summary of the workbook ``coc validate --annotate`` marks (``coc_intake/annotate.py``)."""
+    counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
+    return _summary_lines(outcome, as_of, counts), _top_problems(outcome.findings)
+
+
 def _summary_sheet(wb: Workbook, outcome: Outcome, as_of: dt.date, formats: _Formats) -> None:
     counts = outcome.counts() if isinstance(outcome, CheckedRows) else {}
+    lines, problems = summary_texts(outcome, as_of)
     summary = wb.add_worksheet("Summary")
     summary.set_column(0, 0, 34)
     summary.set_column(1, 1, 100)
     summary.write_string(0, 0, f"Results for {outcome.file}", formats.bold)
     r = 2
-    for label, value in _summary_lines(outcome, as_of, counts):
+    for label, value in lines:
         summary.write_string(r, 0, label, formats.bold)
         summary.write_string(r, 1, value)
         r += 1
     r += 1
     summary.write_string(r, 0, "Most frequent problems", formats.bold)
     r += 1
-    for problem, sample in _top_problems(outcome.findings):
+    for problem, sample in problems:
         summary.write_string(r, 0, problem)
         summary.write_string(r, 1, sample, formats.wrap)
         r += 1
