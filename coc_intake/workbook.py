@@ -40,20 +40,20 @@ class _Formats:
     bold: Format
     head: Format
     bad: Format
+    bad_text: Format
     wrap: Format
     text: Format
-    top: Format
+    messages: Format
 
     @classmethod
     def of(cls, wb: Workbook) -> _Formats:
         return cls(bold=wb.add_format({**xlsx.BOLD, "valign": "top"}),
                    head=wb.add_format({**xlsx.HEADER, "text_wrap": True, "valign": "top"}),
                    # Marked cells are text like the rest of their column (``_rows_sheet``).
-                   # Cells sit at the top of rows made tall by their wrapped messages.
-                   bad=wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "valign": "top",
-                                      **xlsx.TEXT}),
+                   bad=wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"}),
+                   bad_text=wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", **xlsx.TEXT}),
                    wrap=wb.add_format({"text_wrap": True, "valign": "top"}),
-                   text=wb.add_format({**xlsx.TEXT, "valign": "top"}), top=wb.add_format({"valign": "top"}))
+                   text=wb.add_format(xlsx.TEXT), messages=wb.add_format({"text_wrap": True}))
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,8 @@ def _rows_sheet(wb: Workbook, spec: RowsSheet, outcome: CheckedRows, formats: _F
     headers = [ROW_COLUMN, *(xlsx.fit(h) for h in outcome.headers), *extra, MESSAGES_COLUMN]
     messages, marks = _row_notes(outcome, wanted, spec.notes)
     cells = raw.loc[wanted].to_numpy(dtype=object)
-    widths = _rows_layout(sheet, headers, cells, extra, formats)
+    code_columns = _code_columns(outcome)
+    widths = _rows_layout(sheet, headers, cells, extra, code_columns, formats)
     _rows_validations(sheet, outcome)
     for c, text in enumerate(headers):
         sheet.write_string(0, c, text, formats.head)
@@ -202,7 +203,7 @@ def _rows_sheet(wb: Workbook, spec: RowsSheet, outcome: CheckedRows, formats: _F
     for i, (row, values) in enumerate(zip(wanted.tolist(), cells, strict=True), start=1):
         sheet.write_number(i, 0, row)
         texts = [_cell_text(value) for value in values]
-        _write_cells(sheet, i, texts, [marks.get((row, letter)) for letter in letters], formats.bad)
+        _write_cells(sheet, i, texts, [marks.get((row, letter)) for letter in letters], formats, code_columns)
         for k, column in enumerate(extra_texts):
             sheet.write_string(i, first_extra + k, column[i - 1])
         joined = "\n".join(messages.get(row, []))
@@ -216,7 +217,7 @@ def _rows_sheet(wb: Workbook, spec: RowsSheet, outcome: CheckedRows, formats: _F
 
 
 def _rows_layout(sheet: Worksheet, headers: list[str], cells: Any, extra: Mapping[str, list[str]],
-                 formats: _Formats) -> list[float]:
+                 code_columns: set[int], formats: _Formats) -> list[float]:
     """Column widths from a sample of the rows, the employer's columns formatted as text, ``Messages`` wrapped;
     returns the widths."""
     sample = cells[xlsx.sample_positions(len(cells))] if len(cells) else cells
@@ -225,14 +226,25 @@ def _rows_layout(sheet: Worksheet, headers: list[str], cells: Any, extra: Mappin
     extras = [xlsx.width_of(h, texts[:: max(1, len(texts) // xlsx.WIDTH_SAMPLE_ROWS)]) for h, texts in extra.items()]
     row_width = xlsx.width_of(ROW_COLUMN, [str(len(cells) * 1000)], low=5.0)
     widths = [row_width, *employer, *extras, MESSAGES_WIDTH]
-    sheet.set_column(0, 0, row_width, formats.top)
+    sheet.set_column(0, 0, row_width)
     for c, width in enumerate(employer, start=1):
-        # Every cell here is written as text; typed corrections stay text too (a ZIP keeps its zeros).
-        sheet.set_column(c, c, width, formats.text)
+        # Cells of code columns stay text when corrected (a ZIP keeps its zeros, a date stays as typed). Only
+        # they carry a format: a style on every cell costs about a third more time on a large sheet.
+        sheet.set_column(c, c, width, formats.text if c in code_columns else None)
     for c, width in enumerate(extras, start=1 + len(employer)):
-        sheet.set_column(c, c, width, formats.top)
-    sheet.set_column(len(widths) - 1, len(widths) - 1, MESSAGES_WIDTH, formats.wrap)
+        sheet.set_column(c, c, width)
+    # Bottom-aligned like every other cell of the row (the default), so a tall row reads along its last line.
+    sheet.set_column(len(widths) - 1, len(widths) - 1, MESSAGES_WIDTH, formats.messages)
     return widths
+
+
+def _code_columns(outcome: CheckedRows) -> set[int]:
+    """Sheet columns (after ``Row``) of the employer's columns of code fields (``xlsx.CODE_TYPES``) and dates."""
+    assert outcome.raw is not None
+    position = {letter: c + 1 for c, letter in enumerate(outcome.raw.columns)}
+    fields = schemas.fields()
+    return {position[letter] for key, letter in outcome.letters.items()
+            if letter in position and (fields[key].type in xlsx.CODE_TYPES or fields[key].type == "date")}
 
 
 def _rows_validations(sheet: Worksheet, outcome: CheckedRows) -> None:
@@ -265,8 +277,8 @@ def _row_notes(outcome: Outcome, wanted: pd.Index, notes: Callable[[pd.DataFrame
     return messages, marks
 
 
-def _write_cells(sheet: Worksheet, i: int, texts: list[str], notes_of: list[list[str] | None], bad: Format,
-                 first: int = 1) -> None:
+def _write_cells(sheet: Worksheet, i: int, texts: list[str], notes_of: list[list[str] | None], formats: _Formats,
+                 code_columns: set[int], first: int = 1) -> None:
     """Row ``i``'s employer cells, from column ``first`` on (after ``Row``)."""
     if texts and max(map(len, texts)) > xlsx.CELL_CHARS:
         texts, notes_of = _cut_long_cells(texts, notes_of)
@@ -279,6 +291,7 @@ def _write_cells(sheet: Worksheet, i: int, texts: list[str], notes_of: list[list
             if start < c:
                 sheet.write_row(i, first + start, texts[start:c])
             if notes:
+                bad = formats.bad_text if first + c in code_columns else formats.bad
                 sheet.write_string(i, first + c, texts[c], bad)
                 sheet.write_comment(i, first + c, "\n".join(notes)[:30000], {"x_scale": 3, "y_scale": 2})
             else:
@@ -320,7 +333,7 @@ def _errors_sheet(wb: Workbook, findings: pd.DataFrame, formats: _Formats) -> No
             errors.set_column(c, c, _ERRORS_MESSAGE_WIDTH, formats.wrap)
         else:
             texts = (_cell_text(v) for v in sample[name].tolist()) if name in sample else iter(())
-            errors.set_column(c, c, xlsx.width_of(name, texts), formats.top)
+            errors.set_column(c, c, xlsx.width_of(name, texts))
     for i, rec in enumerate(records(shown, columns), start=1):
         for c, value in enumerate(rec.values()):
             if c == 0 and value is not None:

@@ -130,7 +130,7 @@ def test_messages_are_wrapped_and_their_rows_tall_enough(results: openpyxl.Workb
     last = len(_header(fix))
     assert _header(fix)[-1] == "Messages"
     cells = [line[last - 1] for line in fix.iter_rows(min_row=2)]
-    assert all(c.alignment.wrap_text for c in cells)
+    assert all(c.alignment.wrap_text for c in cells) and _column(fix, last).alignment.wrap_text
     two = next(c for c in cells if c.value.count("\n") == 1)  # row 6 has two errors, one line each at least
     assert fix.row_dimensions[two.row].height >= 2 * xlsx.LINE_HEIGHT
     summary = results["Summary"]
@@ -152,10 +152,12 @@ def test_enumerated_columns_have_the_templates_dropdowns_to_the_last_row(results
 
 def test_employer_columns_are_text_formatted_and_the_row_column_is_a_number(results: openpyxl.Workbook) -> None:
     fix = results["Fix and resubmit"]
-    for key in ("ssn", "employer_ein", "employer_zip", "date_of_birth", "last_name"):
+    for key in ("ssn", "employer_ein", "employer_zip", "date_of_birth", "assignment_start"):
         col = _employer_column(fix, key)
         assert _column(fix, col).number_format == "@", key
         assert all(line[col - 1].number_format == "@" for line in fix.iter_rows(min_row=2)), key
+    # Other columns keep the default: a style on every cell would slow a large sheet down.
+    assert _column(fix, _employer_column(fix, "last_name")).number_format == "General"
     assert all(isinstance(line[0].value, int) for line in fix.iter_rows(min_row=2))
     # A marked cell keeps the text format under its fill.
     ssn = next(line[_employer_column(fix, "ssn") - 1] for line in fix.iter_rows(min_row=2)
