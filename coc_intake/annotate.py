@@ -4,7 +4,7 @@
 For an ``.xlsx`` the workbook itself is loaded with openpyxl and edited: on the data sheet intake read, each problem
 cell is filled and commented, a ``Messages`` column lists every finding of a row, and a ``Summary`` sheet goes
 first; every other sheet, format, width and validation stays as it was. Intake ignores both additions
-(``headers.MESSAGES_COLUMN``, ``engine.SUMMARY_SHEET``), so the workbook, once fixed, can be sent as it is. For a
+(``workbook.MESSAGES_COLUMN``, ``engine.SUMMARY_SHEET``), so the workbook, once fixed, can be sent as it is. For a
 ``.csv`` the marked workbook is the generated one of ``results.xlsx``. OUT is written only once everything
 succeeded, through a temporary file renamed over it.
 """
@@ -30,13 +30,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from coc_intake import schemas, xlsx
+from coc_intake import xlsx
 from coc_intake.engine import SUMMARY_SHEET, CheckedRows, Outcome
 from coc_intake.findings import records
-from coc_intake.headers import MESSAGES_COLUMN
 from coc_intake.redact import redact
 from coc_intake.states import FileResult, RowStatus
-from coc_intake.workbook import build_results_workbook, summary_texts
+from coc_intake.workbook import MESSAGES_COLUMN, build_results_workbook, summary_texts
 
 #: Who writes the comments: a comment by this author is the check's own, replaced when the workbook is marked again.
 AUTHOR = "coc validate"
@@ -231,7 +230,7 @@ def _messages_column(sheet: Worksheet, header_row: int, findings: pd.DataFrame) 
 
 def _find_messages(sheet: Worksheet, header_row: int) -> int | None:
     for cell in sheet[header_row]:
-        if isinstance(cell.value, str) and schemas.header_token(cell.value) == MESSAGES_COLUMN:
+        if isinstance(cell.value, str) and cell.value.strip().casefold() == MESSAGES_COLUMN.casefold():
             return int(cell.column)
     return None
 
@@ -242,7 +241,7 @@ def _new_messages(sheet: Worksheet, header_row: int) -> int:
     while column > 2 and sheet.cell(header_row, column - 1).value is None and _empty_column(sheet, column - 1):
         column -= 1
     header = sheet.cell(header_row, column)
-    header.value = "Messages"
+    header.value = MESSAGES_COLUMN
     before = sheet.cell(header_row, column - 1) if column > 1 else None
     if before is not None and before.has_style:
         header._style = copy(before._style)

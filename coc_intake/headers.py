@@ -15,7 +15,9 @@ from coc_intake.findings import Finding
 from coc_intake.read import column_letter
 
 HEADER_SEARCH_ROWS = 20
-MESSAGES_COLUMN = "messages"
+#: Headers of the columns results.xlsx adds to its sheets of rows (``workbook.ROW_COLUMN``, ``MESSAGES_COLUMN``),
+#: as compared (trimmed, any case): a header exactly one of these is skipped, unless it names a field.
+ADDED_COLUMNS = frozenset({"row", "messages"})
 #: A fuzzy match is taken only when it scores this well and clearly better than any other field.
 FUZZY_MIN_SCORE = 85.0
 FUZZY_MIN_MARGIN = 8.0
@@ -34,7 +36,7 @@ class HeaderMap:
     columns: dict[str, int] = field(default_factory=dict)
     """Field key → 0-based column index."""
     ignored: list[int] = field(default_factory=list)
-    """Columns skipped on purpose (the results workbook's Messages column)."""
+    """Columns skipped on purpose (the results workbook's added Row and Messages columns)."""
     findings: list[Finding] = field(default_factory=list)
 
     def required_found(self) -> int:
@@ -109,10 +111,10 @@ def map_header(row_number: int, cells: Sequence[tuple[int, str | None]]) -> Head
         if text is None or not text.strip():
             continue
         token = schemas.header_token(text)
-        if token == MESSAGES_COLUMN:
-            result.ignored.append(index)
-        elif token in _exact():
+        if token in _exact():
             exact.setdefault(_exact()[token], []).append(index)
+        elif text.strip().casefold() in ADDED_COLUMNS:
+            result.ignored.append(index)
         elif (match := _fuzzy(token) or _reordered(text)) is not None:
             fuzzy.append((index, match[0], text))
         else:

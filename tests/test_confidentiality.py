@@ -285,10 +285,10 @@ def test_text_that_looks_like_a_formula_is_a_text_cell_in_results_xlsx(formula_b
     header = [c.value for c in fix[1]]
     assert "=1+1" in header and fix.cell(row=1, column=header.index("=1+1") + 1).data_type == "s"
     for key, text in FORMULA_TEXT.items():
-        cell = fix.cell(row=2, column=FIELDS.index(key) + 1)
+        cell = fix.cell(row=2, column=FIELDS.index(key) + 2)  # after the Row column
         assert (cell.value, cell.data_type) == (text, "s"), key
     referred = wb["Referred"]
-    cell = referred.cell(row=2, column=FIELDS.index("place_of_birth") + 1)
+    cell = referred.cell(row=2, column=FIELDS.index("place_of_birth") + 2)
     assert (cell.value, cell.data_type) == ("@SUM(1+1)", "s")
     errors_values = [c.value for c in wb["Errors"]["G"]]
     assert FORMULA_TEXT["last_name"] in errors_values

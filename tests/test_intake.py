@@ -527,26 +527,29 @@ def test_results_workbook_has_the_four_sheets_and_marks_each_problem_cell_with_a
 
     fix = wb["Fix and resubmit"]
     rows = [[c.value for c in line] for line in fix.iter_rows()]
-    assert rows[0] == [*labels, "Messages"]  # the employer's own columns, in their order, then Messages
+    # Row (the row's number in the file), the employer's own columns in their order, then Messages
+    assert rows[0] == ["Row", *labels, "Messages"]
     assert len(rows) == 3  # the two rejected rows
+    rows = [r[1:] for r in rows]  # the employer's columns start at B
     ssn_col, city_col = FIELDS.index("ssn"), FIELDS.index("worksite_city")
     assert rows[1][ssn_col] == "900-12-3456" and rows[1][FIELDS.index("last_name")] == "Smith"
     assert rows[2][FIELDS.index("ssn")] == "345-67-8901"
     marked = _fills_and_comments(fix)
-    assert set(marked) == {"K2", "U3"}
+    assert set(marked) == {"L2", "V3"}  # the file's columns K and U, after the Row column
     for coordinate, (_, comment, filled) in marked.items():
         assert filled and comment, coordinate
-    assert "not a valid SSN" in (marked["K2"][1] or "")
-    assert "Worksite city is required" in (marked["U3"][1] or "")
-    messages = fix.cell(row=2, column=len(labels) + 1).value
-    assert messages.startswith("K: ") and "not a valid SSN" in messages
-    assert fix.cell(row=3, column=len(labels) + 1).value.startswith("U: Worksite city is required")
-    assert not fix.cell(row=2, column=city_col + 1).fill.fill_type
+    assert "not a valid SSN" in (marked["L2"][1] or "")
+    assert "Worksite city is required" in (marked["V3"][1] or "")
+    messages = fix.cell(row=2, column=len(labels) + 2).value
+    assert messages.startswith("K: ") and "not a valid SSN" in messages  # the letters of the file sent
+    assert fix.cell(row=3, column=len(labels) + 2).value.startswith("U: Worksite city is required")
+    assert not fix.cell(row=2, column=city_col + 2).fill.fill_type
 
     referred = wb["Referred"]
     rrows = [[c.value for c in line] for line in referred.iter_rows()]
-    assert rrows[0][-2:] == ["Request ID", "Messages"]
-    assert [r[FIELDS.index("ssn")] for r in rrows[1:]] == ["234-56-7890", "456-78-9012"]
+    assert rrows[0][0] == "Row" and rrows[0][-2:] == ["Request ID", "Messages"]
+    assert [r[0] for r in rrows[1:]] == [4, 7]
+    assert [r[1 + FIELDS.index("ssn")] for r in rrows[1:]] == ["234-56-7890", "456-78-9012"]
     ids = {d["source"]["row"]: d["request_id"] for d in requests_of(outbox, summary).values()}
     assert [r[-2] for r in rrows[1:]] == [ids[4], ids[7]]
     assert "60 months" in rrows[1][-1] and "Italian citizen" in rrows[2][-1]
@@ -597,7 +600,7 @@ def test_the_fix_and_resubmit_sheet_corrected_is_accepted_as_it_is_and_its_messa
     wb = openpyxl.load_workbook(batch_dir(outbox, first) / "results.xlsx")
     fix = wb["Fix and resubmit"]
     header = [c.value for c in fix[1]]
-    assert header[-1] == "Messages"
+    assert header[0] == "Row" and header[-1] == "Messages"
     ssn_col = header.index("Social Security number") + 1
     corrected = 0
     for r in range(2, fix.max_row + 1):
@@ -622,7 +625,7 @@ def test_the_fix_and_resubmit_sheet_corrected_is_accepted_as_it_is_and_its_messa
     lines = read_csv(batch_dir(outbox, second) / "results.csv")
     assert [(r["status"], r["codes"]) for r in lines] == [("approved", "")] * 5
     assert (second.rows, second.approved, second.rejected, second.requests) == (5, 5, 0, 5)
-    assert read_csv(batch_dir(outbox, second) / "errors.csv") == []  # no finding at all, about Messages or else
+    assert read_csv(batch_dir(outbox, second) / "errors.csv") == []  # no finding at all, about Row, Messages or else
     doc = manifest(outbox, second)
     assert (doc["sheet"], doc["header_row"], doc["error_counts"], doc["file_errors"]) == (
         "Fix and resubmit", 1, {}, [])
@@ -646,10 +649,10 @@ def test_the_fix_sheet_keeps_the_employers_column_order_and_unknown_columns(stor
     [summary] = run_intake(inbox, outbox)
     fix = openpyxl.load_workbook(batch_dir(outbox, summary) / "results.xlsx")["Fix and resubmit"]
     rows = [[c.value for c in line] for line in fix.iter_rows()]
-    assert rows[0] == [*headers, "Messages"]
-    assert rows[1][keys.index("notes")] == "mine"
+    assert rows[0] == ["Row", *headers, "Messages"]
+    assert rows[1][1 + keys.index("notes")] == "mine"
     ssn_letter = openpyxl.utils.get_column_letter(keys.index("ssn") + 1)
-    assert set(_fills_and_comments(fix)) == {f"{ssn_letter}2"}
+    assert set(_fills_and_comments(fix)) == {f"{openpyxl.utils.get_column_letter(keys.index('ssn') + 2)}2"}
     assert rows[1][-1].startswith(f"{ssn_letter}: ")
 
 

@@ -113,13 +113,13 @@ def test_a_40000_character_cell_is_cut_visibly_in_the_results_workbook(tmp_path:
     [summary] = run_intake(inbox, outbox, deliver=False)
     fix = openpyxl.load_workbook(batch_dir(outbox, summary) / "results.xlsx")["Fix and resubmit"]
     for key, value in [("place_of_birth", long["PLACEHOLDER"]), ("notes", long["NOTESHOLDER"])]:
-        cell = fix.cell(row=2, column=keys.index(key) + 1)
+        cell = fix.cell(row=2, column=keys.index(key) + 2)  # after the Row column
         # Exactly Excel's limit: the start of the value, then the marker (an ignored column is cut the same way).
         assert len(cell.value) == xlsx.CELL_CHARS
         assert value.startswith(cell.value.partition(" … [cut:")[0])
         assert cell.value.endswith("[cut: the value has 40,000 characters, more than the 32,767 an Excel cell holds]")
         assert cell.comment is not None and "40,000 characters" in cell.comment.text
-    pob = fix.cell(row=2, column=keys.index("place_of_birth") + 1)
+    pob = fix.cell(row=2, column=keys.index("place_of_birth") + 2)
     assert pob.comment is not None and "use 1 to 1,000 characters" in pob.comment.text
 
 
