@@ -539,6 +539,8 @@ def _string_lengths(chunks: Iterable[bytes]) -> array[int] | None:
         pending = pieces.pop()
         if len(pending) > EXCEL_CELL_TEXT:
             return None
+        if not pieces:  # no string ends in this chunk: it is all pending
+            continue
         whole = len(buf) - len(pending)
         strings = buf.count(b"<si>", 0, whole)
         first_ok = pieces[0].count(b"<si>") == 1 if not lengths else pieces[0].startswith(b"<si>")

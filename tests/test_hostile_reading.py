@@ -433,3 +433,13 @@ def test_fuzzed_workbooks_get_a_file_code_or_are_checked_never_an_exception(data
                      lambda rows: "\n".join(",".join(r) for r in rows).encode("utf-8", "surrogatepass"))))
 def test_fuzzed_csv_files_get_a_file_code_or_are_checked_never_an_exception(data: bytes) -> None:
     _answered(data, "fuzz.csv")
+
+
+def test_a_shared_strings_chunk_in_which_no_string_ends_is_counted_with_the_next() -> None:
+    """Found by the fuzz test: the part is inflated in chunks, and a chunk without any ``</si>`` (a long string, or
+    a cut in the root tag) made the fast count index an empty list."""
+    from coc_intake.read import _string_lengths
+
+    chunks = [b'<sst xmlns="x" count="2"><si><t>ab', b"cdef", b"</t></si><si><t>g</t></si></sst>"]
+    assert list(_string_lengths(iter(chunks)) or []) == [len(b"<si><t>abcdef</t>"), len(b"<si><t>g</t>")]
+    assert _string_lengths(iter([b"<sst>", b"<si><t>x</t></si></sst>"])) is not None
