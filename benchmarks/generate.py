@@ -73,7 +73,7 @@ def write_workbook(path: Path, rows: int, seed: int = 7) -> Path:
     for i in range(rows):
         r = row(rng, i)
         for c, k in enumerate(KEYS):
-            v = r[k]
+            v = r.get(k)  # an optional field the generator does not fill (request_type) stays blank
             if v is None:
                 continue
             if isinstance(v, dt.date):
