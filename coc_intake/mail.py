@@ -33,8 +33,9 @@ from coc_intake.redact import redact
 from coc_intake.settings import Settings
 from coc_intake.states import RowStatus
 
-#: Requests listed in one confirmation, in sheet order; the rest are counted. A census of 100k rows would otherwise
-#: make a message of megabytes, which mail servers refuse (10-25 MB limits) and no reader uses.
+#: Requests listed in one message (approved then referred, each in sheet order); the rest are counted. A census of
+#: 100k rows would otherwise make a message of megabytes, which mail servers refuse (10-25 MB limits) and no reader
+#: uses.
 MAX_LISTED = 1_000
 
 
