@@ -222,7 +222,7 @@ def test_the_outcome_e_mail_counts_the_rows_already_requested(stores: tuple[Path
     bodies = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in
               sorted((outbox / "mail").glob("*.eml"))]
     texts = [str(m.get_body(("plain",)).get_content()) for m in bodies]  # type: ignore[union-attr]
-    assert sum("1 other row(s) of the file had already been requested" in t for t in texts) == 1
+    assert sum("1 already requested: an earlier file made these requests" in " ".join(t.split()) for t in texts) == 1
 
 
 def test_a_changed_end_date_is_a_duplicate_request_on_that_row_only_pointing_to_an_extension(

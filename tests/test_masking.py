@@ -186,8 +186,9 @@ def test_errors_csv_quotes_other_columns_masked(plain_run: PlainRun) -> None:
 
 def test_the_confirmation_names_the_file_masked(plain_run: PlainRun) -> None:
     [eml] = [text for key, text in plain_run.after.items() if key.endswith(".eml") and "/" not in key[5:]]
-    assert "Certificate of Coverage requests approved (3) — payroll ***-**-3907.xlsx" in eml
-    assert "from the file payroll ***-**-3907.xlsx:" in eml
+    text = " ".join(eml.split())
+    assert "Certificate of Coverage requests: 3 approved, 0 referred, 3 to fix — payroll ***-**-3907.xlsx" in text
+    assert "the file payroll ***-**-3907.xlsx (batch" in text
 
 
 def test_the_employer_keeps_the_full_values_where_they_are_allowed(plain_run: PlainRun) -> None:
