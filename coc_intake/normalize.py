@@ -317,7 +317,10 @@ def _within_length(key: str, field: schemas.Field, column: pd.Series, out: Findi
         return column
     too_long = (column.str.len() > limit).fillna(False).astype(bool)
     code, params = _too_long(field)
-    out.add(code, key, column.index[too_long], column[too_long], params)
+    if field.type == "initial":  # 'J.' or 'John': the fix names the letter
+        out.add(code, key, column.index[too_long], column[too_long], [_initial_params(v) for v in column[too_long]])
+    else:
+        out.add(code, key, column.index[too_long], column[too_long], params)
     return column.where(~too_long)
 
 
@@ -353,10 +356,10 @@ def _name_params(max_length: int) -> dict[str, object]:
 
 
 def _initial_params(text: str) -> dict[str, object]:
-    """A middle initial's fix: its first letter when the cell holds a name or an initial with a period."""
-    letter = _LETTER.search(text)
-    if letter and _NAME.fullmatch(text):
-        return {**_INITIAL, "accepted": f"Enter one letter, without a period: write {letter.group(0).upper()}"}
+    """A middle initial's fix: its letter when the cell holds one letter with a period ('J.') or one middle name
+    ('John'); never for several letters in capitals ('AB', two initials?) or several words."""
+    if re.fullmatch(r"[^\W\d_]\.", text) or (text.isalpha() and not text.isupper()):
+        return {**_INITIAL, "accepted": f"Enter one letter, without a period: write {text[0].upper()}"}
     return _INITIAL
 
 
