@@ -164,10 +164,12 @@ _CODES = [
          "This request was already made ({request_id}, batch {batch_id}) with the same dates: nothing new is "
          "requested and nothing needs to be done. Leave the row out of the next files."),
     Code("retroactive-request", "warning", "cell", "assignment already started",
-         "The assignment started on {value}, before {as_of}: a retroactive request. Refunds of contributions "
-         "already paid abroad are subject to time limits."),
+         "The assignment started on {value}, before {as_of}: a retroactive request, still accepted. Check the start "
+         "date; if it is right, claim soon any refund of contributions already paid abroad, which is subject to "
+         "time limits."),
     Code("far-future-start", "warning", "cell", "assignment starts more than 12 months ahead",
-         "The assignment starts on {value}, more than 12 months after {as_of}. Check the date."),
+         "The assignment starts on {value}, more than 12 months after {as_of}; the row is still accepted. Check the "
+         "date (MM/DD/YYYY is read month first) and correct it if it is wrong."),
     Code("ssn-zeros-restored", "warning", "cell", "SSN had lost leading zeros",
          "{label} '{value}' had lost its leading zeros in the spreadsheet and was read as {fixed}. Format the "
          "column as text to keep them."),
