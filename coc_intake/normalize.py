@@ -473,7 +473,7 @@ def _parse_enum(key: str, field: schemas.Field, column: pd.Series, out: Findings
     value = _over_unique(column, lambda v: enum_value(field, v))
     bad = column.notna() & value.isna()
     out.add("invalid-value", key, column.index[bad], column[bad],
-            {"allowed": "use one of: " + ", ".join(field.values)})
+            {"allowed": "use one of " + ", ".join(field.values)})
     if field.default is not None:
         value = value.where(column.notna(), field.default)
     return value.astype("str").where(value.notna())

@@ -132,7 +132,7 @@ CASES: list[Case] = [
     ("invalid-email", rows(row(contact_email="hr@@acme.example")),
      ["'hr@@acme.example' is not an e-mail address", "Correct it", "leave the cell blank"]),
     ("invalid-value", rows(row(worker_type="contractor")),
-     ["'contractor' is not accepted", "use one of: employee, self-employed"]),
+     ["'contractor' is not accepted", "use one of employee, self-employed."]),
     ("invalid-name", rows(row(last_name="Sm1th")),
      ["'Sm1th' is not a valid name", "Use letters, spaces, hyphens, apostrophes and periods, 1 to 40 characters"]),
     ("invalid-zip", rows(row(employer_zip="2110-1")), ["'2110-1' is not a ZIP code", "NNNNN", "NNNNN-NNNN"]),
