@@ -2,7 +2,11 @@
 
 Codes are stable and part of the contract; messages say how to fix the problem. Templates are filled with
 ``label`` (the field's label), ``column`` (its letter), ``value`` (as read, masked for SSNs) and the extra
-parameters a rule passes (``limit``, ``since`` …).
+parameters a rule passes (``limit``, ``since`` …). ``fill_in`` is made from the others: "Fill in column C", or, when
+the file has no column for the field, "Add a column headed '<label>' and fill it in" (never "column None").
+
+Every message says what was read, what is accepted and how to fix the cell (tests/test_messages.py shows each one
+for a realistic value).
 """
 
 from __future__ import annotations
@@ -27,8 +31,19 @@ class Code:
     """A reason to refer a valid row to a specialist rather than approve it."""
 
     def message(self, **params: object) -> str:
-        """The plain-English message, filled with what is known; unknown parameters stay blank."""
-        return self.template.format_map(_Blank(params))
+        """The plain-English message, filled with what is known; unknown (or None) parameters stay blank."""
+        known = {k: v for k, v in params.items() if v is not None}
+        known.setdefault("fill_in", fill_in(known.get("column"), known.get("label")))
+        return self.template.format_map(_Blank(known))
+
+
+def fill_in(column: object, label: object) -> str:
+    """What to do about a blank cell: fill in its column, or add the column when the file has none."""
+    if column:
+        return f"Fill in column {column}"
+    if label:
+        return f"Add a column headed '{label}' and fill it in"
+    return "Fill it in"
 
 
 class _Blank(dict[str, object]):
@@ -66,7 +81,7 @@ _CODES = [
          "`coc template` for the current edition next time."),
     # Cell and row errors: the row is rejected.
     Code("missing-value", "error", "cell", "a required value is blank",
-         "{label} is required{when}. Fill in column {column}."),
+         "{label} is required{when} and the cell is blank. {fill_in}."),
     Code("invalid-ssn", "error", "cell", "SSN not valid",
          "{label} '{value}' is not a valid SSN. Enter the worker's nine-digit number as NNN-NN-NNNN; numbers "
          "starting with 9, 000 or 666, with group 00 or serial 0000 are never issued."),
@@ -74,23 +89,25 @@ _CODES = [
          "{label} '{value}' is not a valid EIN. Enter the nine-digit number as NN-NNNNNNN, as on the employer's "
          "IRS notice; its first two digits must be a prefix the IRS issues."),
     Code("invalid-date", "error", "cell", "not a date in an accepted form",
-         "{label} '{value}' is not a date. Use a date cell, or type YYYY-MM-DD, MM/DD/YYYY or DD-Mon-YYYY."),
+         "{label} '{value}' is not a date in an accepted form{why}. Use a date cell, or type YYYY-MM-DD, MM/DD/YYYY "
+         "(month first) or DD-Mon-YYYY, always with a four-digit year{fix}."),
     Code("invalid-country", "error", "cell", "not a country",
-         "{label} '{value}' is not a country{suggestion}. Use an ISO code (DE, DEU) or the English name (Germany); "
-         "separate several citizenships with ';'."),
+         "{label} '{value}' is not a country{suggestion}. Use an ISO code (DE, DEU) or the English name "
+         "(Germany){also}."),
     Code("invalid-email", "error", "cell", "not an e-mail address",
          "{label} '{value}' is not an e-mail address ({reason}). Correct it, or leave the cell blank for no "
          "confirmation."),
     Code("invalid-value", "error", "cell", "not one of the allowed values",
-         "{label} '{value}' is not one of the allowed values: {allowed}."),
+         "{label} '{value}' is not accepted: {allowed}."),
     Code("invalid-name", "error", "cell", "not a valid name",
-         "{label} '{value}' is not a valid name. Use letters, spaces, hyphens, apostrophes and periods "
-         "({limit})."),
+         "{label} '{value}' is not {kind}. {accepted}."),
     Code("invalid-zip", "error", "cell", "ZIP code not valid",
-         "{label} '{value}' is not a ZIP code. Use NNNNN or NNNNN-NNNN."),
+         "{label} '{value}' is not a ZIP code. Use the five digits, NNNNN, or ZIP+4, NNNNN-NNNN (02110 or "
+         "02110-1234)."),
     Code("no-agreement", "error", "cell", "host country has no agreement in force",
          "The United States has no Social Security agreement in force with {value}, so no Certificate of "
-         "Coverage can be issued. `coc agreements` lists the agreement countries."),
+         "Coverage can be issued. Correct the host country if it is wrong; otherwise leave the row out. "
+         "`coc agreements` lists the agreement countries."),
     Code("not-abroad", "error", "cell", "host is the United States or a U.S. territory",
          "{value} is part of the United States for the agreements: work there is not abroad and needs no "
          "certificate. Correct the host country."),
@@ -107,15 +124,18 @@ _CODES = [
          "No certificate can cover that period: correct the start date."),
     Code("missing-3121l-agreement", "error", "cell", "foreign affiliate without a Section 3121(l) agreement date",
          "The worker is employed by a foreign affiliate, so the date of the employer's Section 3121(l) agreement "
-         "(IRS Form 2032) is required in column {column}. Without one the work is not U.S.-covered."),
+         "(IRS Form 2032) is required, and the cell is blank: without one the work is not U.S.-covered. {fill_in} "
+         "with the agreement's date (YYYY-MM-DD or MM/DD/YYYY)."),
     Code("3121l-after-start", "error", "cell", "Section 3121(l) agreement dated after the start",
          "The Section 3121(l) agreement date {value} is after the assignment start. The agreement must be in "
          "effect when the assignment starts: correct the date or the start date."),
     Code("not-us-covered", "error", "cell", "worker not covered by U.S. Social Security", "{reason}"),
     Code("not-covered-by-agreement", "error", "cell", "the agreement does not cover this worker",
-         "The agreement with {country} does not cover {who}, so no certificate can be issued."),
+         "The agreement with {country} does not cover {who}, so no certificate can be issued. If {label} "
+         "'{value}' is wrong, correct it; otherwise leave the row out."),
     Code("health-insurance-required", "error", "cell", "France without health insurance",
-         "Workers sent to France (and their family) must have health insurance abroad. Arrange it and enter Y."),
+         "{label} is '{value}', but workers sent to France (and their family) must have health insurance abroad. "
+         "Arrange it and enter Y."),
     Code("duplicate-row", "error", "cell", "the same assignment twice in the file",
          "This row repeats row {other} (same SSN ***-**-{last4}, host country and an overlapping period). Delete "
          "one of the rows, or correct the dates."),
@@ -144,10 +164,12 @@ _CODES = [
          "This request was already made ({request_id}, batch {batch_id}) with the same dates: nothing new is "
          "requested and nothing needs to be done. Leave the row out of the next files."),
     Code("retroactive-request", "warning", "cell", "assignment already started",
-         "The assignment started on {value}, before {as_of}: a retroactive request. Refunds of contributions "
-         "already paid abroad are subject to time limits."),
+         "The assignment started on {value}, before {as_of}: a retroactive request, still accepted. Check the start "
+         "date; if it is right, claim soon any refund of contributions already paid abroad, which is subject to "
+         "time limits."),
     Code("far-future-start", "warning", "cell", "assignment starts more than 12 months ahead",
-         "The assignment starts on {value}, more than 12 months after {as_of}. Check the date."),
+         "The assignment starts on {value}, more than 12 months after {as_of}; the row is still accepted. Check the "
+         "date (MM/DD/YYYY is read month first) and correct it if it is wrong."),
     Code("ssn-zeros-restored", "warning", "cell", "SSN had lost leading zeros",
          "{label} '{value}' had lost its leading zeros in the spreadsheet and was read as {fixed}. Format the "
          "column as text to keep them."),

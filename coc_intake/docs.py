@@ -81,7 +81,9 @@ def errors_markdown() -> str:
         "`message` and `value` (as read; SSNs masked as `***-**-NNNN`; over 100 characters, the first 100 and "
         "`… (N characters)`). Codes are stable; each message is its "
         "code's template below, filled with `{label}` (the field's label), `{column}` (its letter), `{value}` and "
-        "the parameters the rule passes; a parameter the rule does not know is left blank.",
+        "the parameters the rule passes; a parameter the rule does not know is left blank. `{fill_in}` is \"Fill in "
+        "column C\", or \"Add a column headed '<label>' and fill it in\" when the file has no column for the field. "
+        "Every message says what was read, what is accepted and how to fix it.",
         "",
         "`severity`: `error` rejects the row (or, for file and header codes, the whole file); `warning` and `info` "
         "do not. The *kind* column is the catalog's: `file` and `header` codes concern the whole file, `notice` "

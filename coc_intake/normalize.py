@@ -155,6 +155,82 @@ def parse_dates(raw: pd.Series) -> pd.Series:
     return out
 
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_NUMERIC_DATE = re.compile(r"(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})")
+_WORDED_DATE = [
+    re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)?[ .\-/]*(?P<m>[A-Za-z]{3,9})\.?,?[ .\-/]*(?P<y>\d{2,4})"),
+    re.compile(r"(?P<m>[A-Za-z]{3,9})\.?[ .\-/]*(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[ .\-/]*(?P<y>\d{2,4})"),
+]
+
+
+def _day(year: int, month: int, day: int) -> pd.Timestamp | None:
+    try:
+        return pd.Timestamp(year=year, month=month, day=day)
+    except ValueError:
+        return None
+
+
+def _month_of(word: str) -> int | None:
+    folded = word.casefold()
+    for number, abbreviation in enumerate(_MONTHS, 1):
+        if folded.startswith(abbreviation) and pd.Timestamp(2000, number, 1).month_name().casefold().startswith(
+                folded):
+            return number
+    return None
+
+
+def date_hint(text: str) -> tuple[str, str]:
+    """Why a cell that is no date in an accepted form was refused, and the fix: (``why``, ``fix``) of the
+    ``invalid-date`` message (docs/decisions.md, "Suggesting a date").
+
+    A date is suggested only when the text can be read as exactly one day: a four-digit year, a month named in
+    words, or a first number over 12 (which cannot be a month). '23/11/1979' can only be 23 November and is
+    suggested as 1979-11-23; '05/06/1979' is never guessed either way, and a two-digit year never gets a century.
+    """
+    numeric = _NUMERIC_DATE.fullmatch(text)
+    if numeric:
+        a, b, c = numeric.groups()
+        if len(a) == 4:
+            year, first, second, year_first = int(a), int(b), int(c), True
+        elif len(c) in (2, 4) and len(a) <= 2:
+            year, first, second, year_first = int(c), int(a), int(b), False
+        else:
+            return "", ""
+        if len(c) == 2 and not year_first:
+            problem = "two-digit years are not accepted"
+            if first > 12 >= second:
+                problem = "day-first dates and two-digit years are not accepted"
+            return f" ({problem})", "; write the year in full"
+        month_first, day_first = _day(year, first, second), _day(year, second, first)
+        if year_first and month_first is not None:  # a year first is always followed by the month (ISO order)
+            return "", f"; for {_spelled(month_first)} write {month_first.date().isoformat()}"
+        readings = {d for d in (month_first, day_first) if d is not None}
+        if month_first is not None and day_first is not None and month_first != day_first:
+            return f" (it could be {_spelled(month_first)} or {_spelled(day_first)})", ""
+        if not readings:
+            return " (there is no such day)", ""
+        [only] = readings
+        why = " (day-first dates are not accepted)" if only == day_first and not year_first else ""
+        return why, f"; for {_spelled(only)} write {only.date().isoformat()}"
+    for pattern in _WORDED_DATE:
+        worded = pattern.fullmatch(text)
+        if worded:
+            month = _month_of(worded["m"])
+            if month is None:
+                return "", ""
+            if len(worded["y"]) != 4:
+                return " (two-digit years are not accepted)", "; write the year in full"
+            day = _day(int(worded["y"]), month, int(worded["d"]))
+            if day is None:
+                return " (there is no such day)", ""
+            return "", f"; for {_spelled(day)} write {day.date().isoformat()}"
+    return "", ""
+
+
+def _spelled(day: pd.Timestamp) -> str:
+    return f"{day.day} {day.month_name()} {day.year}"
+
+
 def name_ok(text: str, max_length: int) -> bool:
     return len(text) <= max_length and _NAME.fullmatch(text) is not None
 
@@ -241,7 +317,10 @@ def _within_length(key: str, field: schemas.Field, column: pd.Series, out: Findi
         return column
     too_long = (column.str.len() > limit).fillna(False).astype(bool)
     code, params = _too_long(field)
-    out.add(code, key, column.index[too_long], column[too_long], params)
+    if field.type == "initial":  # 'J.' or 'John': the fix names the letter
+        out.add(code, key, column.index[too_long], column[too_long], [_initial_params(v) for v in column[too_long]])
+    else:
+        out.add(code, key, column.index[too_long], column[too_long], params)
     return column.where(~too_long)
 
 
@@ -256,11 +335,32 @@ def _too_long(field: schemas.Field) -> tuple[str, dict[str, object]]:
     """The finding of a cell over the field's limit: the code its rule uses for a bad value (a name's own code
     keeps names' messages as they were), and a limit that is always a number."""
     limit = field.length_limit
-    if field.type in ("name", "initial"):
-        return "invalid-name", {"limit": "one letter" if limit == 1 else f"1 to {limit:,} characters"}
+    if field.type == "initial":
+        return "invalid-name", _INITIAL
+    if field.type == "name":
+        return "invalid-name", {**_name_params(limit), "kind": "a valid name (it is too long)"}
     if field.type == "text":
-        return "invalid-value", {"allowed": f"use 1 to {limit:,} characters"}
-    return "invalid-value", {"allowed": f"use at most {limit:,} characters"}
+        return "invalid-value", {"allowed": f"it is too long; use 1 to {limit:,} characters"}
+    return "invalid-value", {"allowed": f"it is too long; use at most {limit:,} characters"}
+
+
+#: The ``invalid-name`` parameters of a middle initial: one letter, and never a period (its own wording).
+_INITIAL: dict[str, object] = {
+    "kind": "a middle initial", "accepted": "Enter one letter, without a period (J), or leave the cell blank"}
+
+
+def _name_params(max_length: int) -> dict[str, object]:
+    return {"kind": "a valid name",
+            "accepted": f"Use letters, spaces, hyphens, apostrophes and periods, 1 to {max_length:,} characters "
+                        "(O'Brien-Smith Jr.)"}
+
+
+def _initial_params(text: str) -> dict[str, object]:
+    """A middle initial's fix: its letter when the cell holds one letter with a period ('J.') or one middle name
+    ('John'); never for several letters in capitals ('AB', two initials?) or several words."""
+    if re.fullmatch(r"[^\W\d_]\.", text) or (text.isalpha() and not text.isupper()):
+        return {**_INITIAL, "accepted": f"Enter one letter, without a period: write {text[0].upper()}"}
+    return _INITIAL
 
 
 # --- one parser per field type: (key, field, stripped column, findings) → typed column ----------------------
@@ -274,17 +374,15 @@ def _parse_text(key: str, field: schemas.Field, column: pd.Series, out: Findings
 def _parse_name(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
     max_length = field.max_length or 40
     ok = _over_unique(column, lambda v: name_ok(v, max_length))
-    return _without_bad_names(key, column, ok, f"1 to {max_length} characters", out)
+    bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
+    out.add("invalid-name", key, column.index[bad], column[bad], _name_params(max_length))
+    return column.where(~bad)
 
 
 def _parse_initial(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
     ok = _over_unique(column, lambda v: _LETTER.fullmatch(v) is not None)
-    return _without_bad_names(key, column, ok, "one letter", out)
-
-
-def _without_bad_names(key: str, column: pd.Series, ok: pd.Series, limit: str, out: Findings) -> pd.Series:
     bad = column.notna() & (ok != True)  # noqa: E712 - object Series of bools
-    out.add("invalid-name", key, column.index[bad], column[bad], {"limit": limit})
+    out.add("invalid-name", key, column.index[bad], column[bad], list(_over_unique(column[bad], _initial_params)))
     return column.where(~bad)
 
 
@@ -327,41 +425,55 @@ def _parse_state(key: str, field: schemas.Field, column: pd.Series, out: Finding
 def _parse_date(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
     dates = parse_dates(column)
     bad = column.notna() & dates.isna()
-    out.add("invalid-date", key, column.index[bad], column[bad])
+    why, fix = _over_unique_parts(column[bad], date_hint, 2)
+    out.add("invalid-date", key, column.index[bad], column[bad],
+            [{"why": w, "fix": f} for w, f in zip(why, fix, strict=True)])
     return dates
 
 
+#: What else a country field accepts, after the ISO code and the English name (the ``also`` of ``invalid-country``):
+#: only a citizenship takes several countries, only the host the country's own name and the territories.
+_COUNTRY_ALSO = {
+    "country": "",
+    "countries": "; separate several citizenships with ';' (US; IT)",
+    "host": "; the country's own name (Deutschland) and the territories of the agreements (Guadeloupe) are read too",
+}
+
+
 def _parse_country(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
-    return _as_country_codes(countries.to_alpha2, countries.suggest, key, column, out)
+    return _as_country_codes(countries.to_alpha2, countries.suggest, key, column, "country", out)
 
 
 def _parse_countries(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
-    return _as_country_codes(countries_value, countries.suggest_many, key, column, out)
+    return _as_country_codes(countries_value, countries.suggest_many, key, column, "countries", out)
 
 
 def _as_country_codes(code_of: Callable[[str], str | None], suggest: Callable[[str], str | None], key: str,
-                      column: pd.Series, out: Findings) -> pd.Series:
+                      column: pd.Series, kind: str, out: Findings) -> pd.Series:
     iso = _over_unique(column, code_of)
     bad = column.notna() & iso.isna()
-    _add_invalid_countries(key, column[bad], suggest, out)
+    _add_invalid_countries(key, column[bad], suggest, kind, out)
     return iso.astype("str").where(iso.notna())
 
 
-def _add_invalid_countries(key: str, bad: pd.Series, suggest: Callable[[str], str | None], out: Findings) -> None:
+def _add_invalid_countries(key: str, bad: pd.Series, suggest: Callable[[str], str | None], kind: str,
+                           out: Findings) -> None:
     """``invalid-country`` for each cell of ``bad``, naming the closest country when one is clearly closest; the
-    suggestion is looked for once per distinct value, and only among the values that are no country."""
+    suggestion is looked for once per distinct value, and only among the values that are no country. What else
+    the field accepts depends on its ``kind`` (``_COUNTRY_ALSO``)."""
     if bad.empty:
         return
     closest = _over_unique(bad, suggest)
+    also = _COUNTRY_ALSO[kind]
     out.add("invalid-country", key, bad.index, bad,
-            [{"suggestion": f" (did you mean {c}?)" if c else ""} for c in closest])
+            [{"suggestion": f" (did you mean {c}?)" if c else "", "also": also} for c in closest])
 
 
 def _parse_enum(key: str, field: schemas.Field, column: pd.Series, out: Findings) -> pd.Series:
     value = _over_unique(column, lambda v: enum_value(field, v))
     bad = column.notna() & value.isna()
     out.add("invalid-value", key, column.index[bad], column[bad],
-            {"allowed": "use one of: " + ", ".join(field.values)})
+            {"allowed": "use one of " + ", ".join(field.values)})
     if field.default is not None:
         value = value.where(column.notna(), field.default)
     return value.astype("str").where(value.notna())
@@ -416,7 +528,7 @@ def _host_and_region(host: pd.Series, region: pd.Series, out: Findings) -> dict[
     territory = territory.fillna(False).astype(bool)
     quebec = quebec.fillna(False).astype(bool)
     bad = host.notna() & found.isna()
-    _add_invalid_countries("host_country", host[bad], countries.suggest, out)
+    _add_invalid_countries("host_country", host[bad], countries.suggest, "host", out)
     for code in ("no-agreement", "not-abroad"):
         hit = status.eq(code).fillna(False).astype(bool)
         out.add(code, "host_country", host.index[hit], [countries.name_of(a) for a in alpha2[hit]])

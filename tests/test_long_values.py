@@ -160,7 +160,7 @@ def test_every_field_has_a_length_limit() -> None:
         ("host_country", "invalid-value", "use at most 1,000 characters"),  # coded: never reaches the matcher
         ("contact_email", "invalid-value", "use at most 1,000 characters"),
         ("assignment_end", "invalid-value", "use at most 1,000 characters"),
-        ("first_name", "invalid-name", "(1 to 40 characters)"),
+        ("first_name", "invalid-name", "(it is too long). Use letters, spaces, hyphens, apostrophes and periods, 1 to"),
     ],
 )
 def test_a_cell_over_a_fields_default_limit_is_one_finding_with_the_number(tmp_path: Path, key: str, code: str,
@@ -187,12 +187,12 @@ def test_fields_with_their_own_limit_keep_their_messages(tmp_path: Path) -> None
     _, report = validate_json(path)
     messages = {f["field"]: f["message"] for f in report["findings"]}
     assert messages == {
-        "employer_name": f"Employer name '{'A' * 100}… (121 characters)' is not one of the allowed values: use 1 to "
+        "employer_name": f"Employer name '{'A' * 100}… (121 characters)' is not accepted: it is too long; use 1 to "
                          "120 characters.",
-        "last_name": f"Last name '{'A' * 41}' is not a valid name. Use letters, spaces, hyphens, apostrophes and "
-                     "periods (1 to 40 characters).",
-        "middle_initial": "Middle initial 'AB' is not a valid name. Use letters, spaces, hyphens, apostrophes and "
-                          "periods (one letter).",
+        "last_name": f"Last name '{'A' * 41}' is not a valid name (it is too long). Use letters, spaces, hyphens, "
+                     "apostrophes and periods, 1 to 40 characters (O'Brien-Smith Jr.).",
+        "middle_initial": "Middle initial 'AB' is not a middle initial. Enter one letter, without a period (J), or "
+                          "leave the cell blank.",
     }
 
 

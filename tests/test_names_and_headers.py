@@ -150,7 +150,8 @@ def test_no_country_is_named_when_none_is_clearly_closest(tmp_path: Path, value:
     report = check(tmp_path, [host_row(0, value)])
     [finding] = [f for f in report["findings"] if f["code"] == "invalid-country"]
     assert "did you mean" not in finding["message"]
-    assert finding["message"] == message("invalid-country", label="Host country", value=value.strip())
+    also = "; the country's own name (Deutschland) and the territories of the agreements (Guadeloupe) are read too"
+    assert finding["message"] == message("invalid-country", label="Host country", value=value.strip(), also=also)
 
 
 # --- headers -------------------------------------------------------------------------------------------------
