@@ -154,3 +154,32 @@ def full_ssns_in(text: str, ssns: Iterable[str]) -> list[str]:
     found |= {m.group(0).zfill(9) for m in _DIGIT_RUN.finditer(text) if m.group(0) in typed or
               m.group(0).zfill(9) in wanted}
     return sorted(found)
+
+
+def stored_by_prefect(parent: Any) -> dict[str, Any]:
+    """Everything the API server holds of a nightly run (``parent``: its flow run ID): its flow runs (the files'
+    among them), task runs, logs and artifacts, as the client reads them back."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
+        ids = [parent, *(f.id for f in children)]
+        return {
+            "flow_runs": client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))),
+            "task_runs": client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))),
+            "logs": client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids))),
+            "artifacts": client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))),
+        }

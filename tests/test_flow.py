@@ -285,28 +285,10 @@ def test_a_failure_is_reported_with_the_ssn_in_its_reason_masked(failed_run: Run
 def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(failed_run: Run) -> None:
     """Prefect run state and artifacts carry masked SSNs or none, as docs/outputs.md#confidentiality requires (here:
     what the API server stored)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterId,
-        FlowRunFilterParentFlowRunId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-    from prefect.logging.handlers import APILogHandler
+    from tests.intake_helpers import stored_by_prefect
 
-    APILogHandler().flush()
-    parent = failed_run.flow_run_id
-    with get_client(sync_client=True) as client:
-        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
-        ids = [parent, *(f.id for f in children)]
-        flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
-        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+    stored = stored_by_prefect(failed_run.flow_run_id)
+    flow_runs, task_runs, logs, artifacts = (stored[k] for k in ("flow_runs", "task_runs", "logs", "artifacts"))
     assert len(flow_runs) == 1 + len(EXAMPLE_NAMES) and task_runs and logs
     failed = [r.name for r in flow_runs if r.state is not None and r.state.is_failed()]
     failed += [r.name for r in task_runs if r.state is not None and r.state.is_failed()]

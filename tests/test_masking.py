@@ -34,7 +34,7 @@ from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_xlsx
-from tests.intake_helpers import full_ssns_in, read_csv, run_intake, settings
+from tests.intake_helpers import full_ssns_in, read_csv, run_intake, settings, stored_by_prefect
 from tests.test_confidentiality import full_ssn_allowed, scanned_texts
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -330,38 +330,8 @@ def flow_run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) ->
     yield FlowRun(outbox, result, state, "\n".join(collect.lines), progress.descriptions, printed.getvalue())
 
 
-def stored_by_prefect(run: FlowRun) -> dict[str, Any]:
-    """Everything the API server holds of the night: its flow runs (the files' among them), task runs, logs and
-    artifacts, as the client reads them back."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterId,
-        FlowRunFilterParentFlowRunId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-    from prefect.logging.handlers import APILogHandler
-
-    APILogHandler().flush()
-    parent = run.state.state_details.flow_run_id
-    with get_client(sync_client=True) as client:
-        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
-        ids = [parent, *(f.id for f in children)]
-        return {
-            "flow_runs": client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))),
-            "task_runs": client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))),
-            "logs": client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids))),
-            "artifacts": client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))),
-        }
-
-
 def test_the_flow_stores_file_names_masked_in_run_names_parameters_and_states(flow_run: FlowRun) -> None:
-    stored = stored_by_prefect(flow_run)
+    stored = stored_by_prefect(flow_run.state.state_details.flow_run_id)
     files = [r for r in stored["flow_runs"] if r.parameters.get("name") is not None]
     assert sorted(r.name for r in files) == sorted(
         ["***-**-9876_census.xlsx", "failing ***-**-9013.xlsx", "payroll ***-**-3907.xlsx"])
