@@ -223,8 +223,7 @@ def commit_file(inbox: Store, outbox: Outbox, summary: FileSummary, as_of: dt.da
     if known.since(summary.known_version)["ssn"].isin(staged["ssn"].to_numpy()).any():
         summary = _redo(inbox, outbox, summary, _staged_ids(outbox, summary.batch_id), as_of, settings, known)
         staged = history.from_parquet(outbox.read_history(summary.batch_id) or b"", summary.batch_id)
-    manifest = outbox.staged_manifest(summary.batch_id)
-    outbox.commit(summary.batch_id)
+    manifest = outbox.commit(summary.batch_id)
     outbox.release(summary.batch_id)
     # Last: until the file is gone, a rerun finishes the clean-up above. From the commit on the file is processed,
     # whatever the deletion does.

@@ -241,10 +241,6 @@ class KnownRequests:
         self._frame = None
         self._sizes.append(len(requests))
 
-    def add_file(self, batch_id: str, data: bytes) -> None:
-        """A batch's requests as its ``history.parquet``."""
-        self.add(batch_id, from_parquet(data, batch_id))
-
     @property
     def version(self) -> int:
         """How many batches were added: a batch prepared now saw the registry at this version (``since``)."""

@@ -171,13 +171,16 @@ class Outbox:
         doc: dict[str, Any] = orjson.loads(self.store.read(self._staged_key(batch_id)))
         return doc
 
-    def commit(self, batch_id: str) -> None:
-        """The staged manifest becomes the batch's commit marker, flushed to disk: from now on the batch exists."""
+    def commit(self, batch_id: str) -> dict[str, Any]:
+        """The staged manifest becomes the batch's commit marker, flushed to disk: from now on the batch exists.
+        Returns the manifest, read once for both."""
         body = self.store.read(self._staged_key(batch_id))
         key = self.manifest_key(batch_id)
         self.store.write(key, body)
         self.store.sync(key)
         self.store.delete(self._staged_key(batch_id))
+        doc: dict[str, Any] = orjson.loads(body)
+        return doc
 
     def unstage(self, batch_id: str) -> None:
         self.store.delete(self._staged_key(batch_id))
@@ -263,10 +266,13 @@ class Outbox:
         self.store.delete(message.key)
 
     def is_sent(self, message_id: str) -> bool:
-        return self.store.exists(f"{_SENT}{message_id}.json")
+        return self.store.exists(self._sent_key(message_id))
 
     def record_sent(self, message_id: str, record: dict[str, Any]) -> None:
-        self.store.write(f"{_SENT}{message_id}.json", orjson.dumps(record))
+        self.store.write(self._sent_key(message_id), orjson.dumps(record))
+
+    def _sent_key(self, message_id: str) -> str:
+        return f"{_SENT}{message_id}.json"
 
     def write_message(self, message_id: str, raw: bytes) -> None:
         """A confirmation delivered as a file, when no SMTP server is configured."""
