@@ -27,7 +27,7 @@ from prefect.states import Failed
 from prefect.tasks import Task, exponential_backoff
 
 from coc_intake import batch, mail, night, redact, report
-from coc_intake.batch import FileSummary
+from coc_intake.batch import FileSummary, InboxListing
 from coc_intake.errors import TransientError
 from coc_intake.history import KnownRequests
 from coc_intake.mail import MailSummary
@@ -78,16 +78,10 @@ def _outbox(uri: str) -> Outbox:
 
 @task(task_run_name="list {inbox_uri}", **_RETRIED)
 @_masked
-def list_inbox(inbox_uri: str) -> list[str]:
-    return batch.list_inbox(open_store(inbox_uri))
-
-
-@task(task_run_name="set aside in {inbox_uri}", **_RETRIED)
-@_masked
-def set_aside(inbox_uri: str) -> list[FileSummary]:
-    """The inbox's entries that are not submissions a run can take (folders, links, unusable names), each with why:
-    listed every night, never a failure (docs/decisions.md)."""
-    return batch.survey_inbox(open_store(inbox_uri)).set_aside
+def survey_inbox(inbox_uri: str) -> InboxListing:
+    """The files to process, and the entries that are not submissions a run can take (folders, links, unusable
+    names), each with why: listed every night, never a failure (docs/decisions.md)."""
+    return batch.survey_inbox(open_store(inbox_uri))
 
 
 @task(task_run_name="known requests", **_RETRIED)
@@ -215,15 +209,15 @@ def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None
     Failed (with the night's summary as its result)."""
     redact.install("prefect", "prefect.flow_runs", "prefect.task_runs")
     day = _day(as_of)
-    names = [InboxName(real=name) for name in list_inbox(inbox_uri)]
+    listing = survey_inbox(inbox_uri)
+    names = [InboxName(real=name) for name in listing.names]
     night.announce("files", [name.shown for name in names])
     known = load_known(outbox_uri)
     done = NightSummary(day)
     (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, done)
-    aside = set_aside(inbox_uri)
-    for entry in aside:
+    for entry in listing.set_aside:
         _warn(entry)
-    summary = NightSummary(day, done.files + aside, done.failures, deliver_mail(outbox_uri))
+    summary = NightSummary(day, done.files + listing.set_aside, done.failures, deliver_mail(outbox_uri))
     create_markdown_artifact(key="nightly-intake-summary", markdown=summary.markdown(),
                              description=f"Nightly intake as of {day.isoformat()}")
     headline(outbox_uri, day)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from coc_intake import batch
+from coc_intake.batch import InboxListing
 from coc_intake.errors import TransientError
 
 
@@ -18,22 +19,22 @@ def test_a_transient_store_failure_is_retried_until_it_passes(prefect_harness: N
     from coc_intake.flows import intake as intake_flow
 
     calls: list[int] = []
-    real = batch.list_inbox
+    real = batch.survey_inbox
 
-    def flaky(store: object) -> list[str]:
+    def flaky(store: object) -> InboxListing:
         calls.append(1)
         if len(calls) < 3:
             raise TransientError("S3 did not answer (EndpointConnectionError)")
         return real(store)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(batch, "list_inbox", flaky)
-    monkeypatch.setattr(intake_flow.list_inbox, "retry_delay_seconds", [0.1, 0.1, 0.1])
+    monkeypatch.setattr(batch, "survey_inbox", flaky)
+    monkeypatch.setattr(intake_flow.survey_inbox, "retry_delay_seconds", [0.1, 0.1, 0.1])
 
     @flow
-    def probe() -> list[str]:
-        return intake_flow.list_inbox(str(tmp_path))
+    def probe() -> InboxListing:
+        return intake_flow.survey_inbox(str(tmp_path))
 
-    assert probe() == []
+    assert probe() == InboxListing()
     assert len(calls) == 3
 
 
@@ -45,16 +46,16 @@ def test_a_data_or_code_error_is_not_retried(prefect_harness: None, tmp_path: Pa
 
     calls: list[int] = []
 
-    def broken(store: object) -> list[str]:
+    def broken(store: object) -> InboxListing:
         calls.append(1)
         raise ValueError("cell value 123-45-6789 is not a date")
 
-    monkeypatch.setattr(batch, "list_inbox", broken)
-    monkeypatch.setattr(intake_flow.list_inbox, "retry_delay_seconds", [0.1, 0.1, 0.1])
+    monkeypatch.setattr(batch, "survey_inbox", broken)
+    monkeypatch.setattr(intake_flow.survey_inbox, "retry_delay_seconds", [0.1, 0.1, 0.1])
 
     @flow
     def probe() -> None:
-        intake_flow.list_inbox(str(tmp_path))
+        intake_flow.survey_inbox(str(tmp_path))
 
     with pytest.raises(Exception) as failure:
         probe()
