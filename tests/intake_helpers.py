@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -183,3 +184,20 @@ def stored_by_prefect(parent: Any) -> dict[str, Any]:
             "artifacts": client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))),
         }
+
+
+class Collect(logging.Handler):
+    """Like caplog, for module-scoped fixtures: every record that reaches the root logger, formatted with its
+    traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(level=0)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)

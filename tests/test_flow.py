@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from coc_intake.night import NightSummary
 from tests.builders import AS_OF
+from tests.intake_helpers import Collect
 
 DAY = dt.date.fromisoformat(AS_OF)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -68,23 +69,6 @@ SSN_FORMS = ssn_forms(input_ssns())
 
 def full_ssns_in(text: str) -> list[str]:
     return sorted(form for form in SSN_FORMS if form in text)
-
-
-class Collect(logging.Handler):
-    """Like caplog, for module-scoped fixtures: every record that reaches the root logger, formatted with its
-    traceback."""
-
-    def __init__(self) -> None:
-        super().__init__(level=0)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -34,7 +34,7 @@ from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_xlsx
-from tests.intake_helpers import full_ssns_in, read_csv, run_intake, settings, stored_by_prefect
+from tests.intake_helpers import Collect, full_ssns_in, read_csv, run_intake, settings, stored_by_prefect
 from tests.test_confidentiality import full_ssn_allowed, scanned_texts
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -256,16 +256,6 @@ def test_the_report_masks_manifests_written_before_they_were_masked() -> None:
 
 FAILING = "failing 456-78-9013.xlsx"  # fails for a system reason, its name in the exception's message
 FLOW_SSNS = [*ALL, "456-78-9013"]
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=0)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 class ProgressStub:

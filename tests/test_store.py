@@ -105,3 +105,12 @@ def test_local_files_and_folders_are_readable_by_their_owner_only(tmp_path: Path
 def test_a_key_cannot_leave_the_local_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         LocalStore(tmp_path / "out").write("../escape.txt", b"x")
+
+
+def test_decisions_are_appended_never_overwritten_and_read_in_order(store_uris: tuple[str, str]) -> None:
+    outbox = Outbox(open_store(store_uris[1]))
+    assert outbox.decisions("COC-DE-AAAAAAAAAA") == []
+    assert outbox.add_decision("COC-DE-AAAAAAAAAA", {"decision": "approved", "note": "first"}) == 1
+    assert outbox.add_decision("COC-DE-AAAAAAAAAA", {"decision": "denied", "note": "second"}) == 2
+    assert [d["note"] for d in outbox.decisions("COC-DE-AAAAAAAAAA")] == ["first", "second"]
+    assert outbox.decisions("COC-DE-BBBBBBBBBB") == []
