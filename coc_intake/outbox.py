@@ -14,6 +14,7 @@ This module is the one place that knows the outbox's layout (``docs/outputs.md``
     mail/<message id>.eml                                         a confirmation written (no SMTP server)
     decisions/<request id>/<n>.json                               a specialist's decisions, appended
     reports/<name>                                                the analysts' reports
+    audit/<YYYY-MM-DD>/<HHMMSS.ffffff>-<8 hex>.json               the audit log: one record each, appended
 
 The commit protocol: a batch's documents are written first, then its manifest is *staged*
 (``manifest.pending.json``), and ``commit`` turns the staged manifest into ``manifest.json``, flushed to disk. A
@@ -23,7 +24,9 @@ working on the same bytes at once. Anchor: dlt's ``PackageStorage``, one owner o
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -38,7 +41,7 @@ from coc_intake.store import Store
 
 _BATCHES, _CLAIMS = "batches/", "claims/"
 _MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
-_DECISIONS, _REPORTS = "decisions/", "reports/"
+_DECISIONS, _REPORTS, _AUDIT = "decisions/", "reports/", "audit/"
 _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
 _HISTORY = "history.parquet"
 #: The documents of a batch other than its requests and source, by the name they have in the batch's folder.
@@ -308,6 +311,37 @@ class Outbox:
         key = f"{_REPORTS}{name}"
         self.store.write(key, data)
         return self.store.describe(key)
+
+    # The audit log: appended, never overwritten.
+    def append_audit(self, record: dict[str, Any]) -> None:
+        """Add one record to the audit log under the UTC time of its ``at`` (now when it has none). Each record is
+        its own object, created only where nothing is, so concurrent writers (threads, processes, hosts) never
+        overwrite one another and nothing ever rewrites the log."""
+        at = _utc(record.get("at"))
+        body = orjson.dumps(record)
+        folder = f"{_AUDIT}{at:%Y-%m-%d}/{at:%H%M%S.%f}-"
+        while not self.store.create(f"{folder}{secrets.token_hex(4)}.json", body):
+            pass  # the same microsecond and suffix: draw another suffix
+
+    def audit_records(self, day: dt.date | None = None) -> Iterator[dict[str, Any]]:
+        """The audit log's records, of one UTC day or all, in time order (records of the same microsecond in any
+        order)."""
+        prefix = f"{_AUDIT}{day:%Y-%m-%d}/" if day is not None else _AUDIT
+        for key in sorted(k for k in self.store.list(prefix, recursive=True) if k.endswith(".json")):
+            doc: dict[str, Any] = orjson.loads(self.store.read(key))
+            yield doc
+
+
+def _utc(at: object) -> dt.datetime:
+    """The record's time as an aware UTC datetime; now for a record without one (or not in ISO 8601)."""
+    if isinstance(at, str):
+        try:
+            parsed = dt.datetime.fromisoformat(at)
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def _deaths_if_stale(raw: bytes, ttl: float) -> int | None:
