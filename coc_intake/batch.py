@@ -14,13 +14,14 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from coc_intake import history, mail, outputs, redact
+from coc_intake import history, mail, outputs, redact, sidecar
 from coc_intake.engine import FileCheck, Outcome, rejected_file
 from coc_intake.errors import TransientError
 from coc_intake.history import KnownRequests
 from coc_intake.outbox import Claim, Outbox
 from coc_intake.requestwriter import RequestWriter
 from coc_intake.settings import Settings
+from coc_intake.sidecar import Authorization, SubmissionRecord
 from coc_intake.states import FileResult
 from coc_intake.store import Entry, Store
 from coc_intake.timing import stage
@@ -57,6 +58,16 @@ def _batch_id(sha: str) -> str:
     return sha[:16]
 
 
+def batch_id_for(sha: str, authorization: Authorization | None) -> str:
+    """The batch of a file's bytes (their SHA-256, hex) as submitted with this authorization: a portal submission's
+    outcome depends on the account's EINs too, so the same bytes submitted under other EINs (another account, or
+    the same after the administrator added an EIN) are another batch, not ``already-processed``. Without a sidecar,
+    the bytes alone (``_batch_id``)."""
+    if authorization is None:
+        return _batch_id(sha)
+    return _batch_id(hashlib.sha256(f"{sha}|{authorization.fingerprint()}".encode()).hexdigest())
+
+
 def batch_id_of(data: bytes) -> tuple[str, str]:
     sha = hashlib.sha256(data).hexdigest()
     return _batch_id(sha), sha
@@ -71,10 +82,25 @@ class Submission:
     source: bytes | Path
     sha: str
     size: int
+    record: SubmissionRecord | None = None
+    """The portal's sidecar record, when the file came through the portal."""
+
+    @property
+    def authorization(self) -> Authorization | None:
+        return None if self.record is None else Authorization.of(self.record)
 
     @property
     def batch_id(self) -> str:
-        return _batch_id(self.sha)
+        return batch_id_for(self.sha, self.authorization)
+
+    @property
+    def submission_id(self) -> str | None:
+        return None if self.record is None else self.record.submission_id
+
+    def keep_record(self, outbox: Outbox) -> None:
+        """A copy of the sidecar into the batch (before its commit, or to finish one)."""
+        if self.record is not None and not outbox.has_submission(self.batch_id, self.record.submission_id):
+            outbox.keep_submission(self.batch_id, self.record.submission_id, self.record.to_json())
 
     def copy_to(self, outbox: Outbox) -> None:
         """Write the bytes that were hashed into the batch's ``source/`` (streamed from a local file). A file
@@ -86,15 +112,16 @@ class Submission:
 
 
 def open_submission(inbox: Store, name: str) -> Submission:
-    """Raises FileNotFoundError when the file is gone (another run took it)."""
+    """The file and its sidecar record, if it has one. Raises FileNotFoundError when the file is gone (another run
+    took it), ``sidecar.SidecarError`` when its record cannot be read (docs/decisions.md#portal)."""
     path = inbox.local_path(name)
     if path is None:
         data = inbox.read(name)
-        return Submission(name, data, batch_id_of(data)[1], len(data))
+        return Submission(name, data, batch_id_of(data)[1], len(data), sidecar.read_record(inbox, name))
     with path.open("rb") as fh:
         sha = hashlib.file_digest(fh, "sha256").hexdigest()
         size = fh.tell()
-    return Submission(name, path, sha, size)
+    return Submission(name, path, sha, size, sidecar.read_record(inbox, name))
 
 
 @dataclass(frozen=True)
@@ -228,6 +255,8 @@ def commit_file(inbox: Store, outbox: Outbox, summary: FileSummary, as_of: dt.da
     # Last: until the file is gone, a rerun finishes the clean-up above. From the commit on the file is processed,
     # whatever the deletion does.
     note = _take_out(inbox, summary.name, int(manifest["size_bytes"]), str(manifest["sha256"]))
+    if not note:  # the file is gone: its record, kept in the batch, goes too (a file left keeps its record)
+        sidecar.remove_record(inbox, summary.name)
     known.add(summary.batch_id, staged)
     return replace(summary, pending=False, note=note)
 
@@ -268,10 +297,13 @@ def _already(inbox: Store, outbox: Outbox, file: Submission) -> FileSummary:
     """The batch is committed: finish what a run killed after its commit left undone, and take the file out."""
     if not outbox.has_source(file.batch_id, file.name):
         file.copy_to(outbox)
+    file.keep_record(outbox)  # this submission's record, also when another submission made the batch
     outbox.unstage(file.batch_id)
     outbox.release(file.batch_id)
     outbox.tidy(file.batch_id)
     note = _take_out(inbox, file.name, file.size, file.sha)
+    if not note:
+        sidecar.remove_record(inbox, file.name)
     return FileSummary(file.name, file.batch_id, FileResult.ALREADY_PROCESSED, note=note)
 
 
@@ -284,7 +316,8 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
         if decided is not None:
             outcome = decided
         else:
-            with FileCheck(file.source, file.name, as_of, settings.limits, known) as check:
+            with FileCheck(file.source, file.name, as_of, settings.limits, known,
+                           authorization=file.authorization) as check:
                 # A large file's rows are checked in parts: each part's requests are written while the next is
                 # checked.
                 for part in check.parts():
@@ -301,7 +334,8 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
             outbox.queue_messages(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from))
             # The manifest is built now, from the IDs being written, while they are being written.
             request_ids = outputs.request_ids(outcome)
-            manifest = outputs.manifest(outcome, batch_id, file.sha, file.size, as_of, request_ids)
+            manifest = outputs.manifest(outcome, batch_id, file.sha, file.size, as_of, request_ids,
+                                        submission_id=file.submission_id)
         with stage("write requests"):
             written = requests.finish()
         if written != request_ids:  # pragma: no cover - both come from the same positions
@@ -310,6 +344,7 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
         # The batch's requests with their workers and periods, for the registry of later files and runs.
         outbox.write_history(batch_id, history.to_parquet(history.of_outcome(outcome)))
         file.copy_to(outbox)
+        file.keep_record(outbox)
         outbox.stage(batch_id, manifest)
     counts = outcome.counts()  # all 0 for a file rejected whole
     return FileSummary(file.name, batch_id, outcome.status, rows=counts["rows"], approved=counts["approved"],

@@ -143,6 +143,10 @@ _CODES = [
          "A request for this worker, host country and start date was already made ({request_id}, batch "
          "{batch_id}) with the end date {earlier_end}. To ask for more time, send the row again with Request type "
          "'extension'; otherwise correct the end date to {earlier_end}."),
+    Code("not-authorized-for-employer", "error", "cell", "the submitting account may not submit for this employer",
+         "This row is for {holder} {value} (column {column}), which is not one of the account's {holders}: the "
+         "account that submitted the file may not make requests for it. Submit the row from the account that holds "
+         "{holder} {value}, or ask the administrator to add {holder} {value} to your account, then resubmit."),
     # Referral reasons: the row is valid and goes to a specialist.
     Code("exceeds-detachment-limit", "warning", "cell", "longer than the agreement's limit",
          "The assignment lasts longer than the agreement's limit of {limit} months (counted from {clock}{chain}); a "

@@ -24,6 +24,7 @@ from coc_intake.history import KnownRequests
 from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
+from coc_intake.sidecar import Authorization
 from coc_intake.states import FileResult, RowStatus
 from coc_intake.timing import stage
 
@@ -154,13 +155,15 @@ def _header_texts(grid: Grid, header: headers.HeaderMap, letters: list[str]) -> 
 
 
 def check_file(source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-               known_requests: KnownRequests | None = None) -> Outcome:
+               known_requests: KnownRequests | None = None, authorization: Authorization | None = None) -> Outcome:
     """Read, validate and decide every row of one file, given as its content or its path (``read.open_source``).
 
     ``known_requests``: the requests of earlier batches (``history.KnownRequests``): a row that repeats one is
     ``already-requested`` or ``duplicate-request``; they also count for successive and concurrent assignments.
+    ``authorization``: the employers the submitting account may submit for (a portal submission): a row for any
+    other is rejected, ``not-authorized-for-employer``. None checks no account (a file dropped into the inbox).
     """
-    with FileCheck(source, name, as_of, limits, known_requests) as check:
+    with FileCheck(source, name, as_of, limits, known_requests, authorization=authorization) as check:
         return check.outcome()
 
 
@@ -170,9 +173,9 @@ class FileCheck:
     before its end."""
 
     def __init__(self, source: bytes | Path, name: str, as_of: dt.date, limits: Limits = DEFAULT_LIMITS,
-                 known_requests: KnownRequests | None = None) -> None:
+                 known_requests: KnownRequests | None = None, authorization: Authorization | None = None) -> None:
         self._source, self._name, self._as_of, self._limits = source, name, as_of, limits
-        self._known_requests = known_requests
+        self._known_requests, self._authorization = known_requests, authorization
         self._run: Generator[CheckedRows, None, Outcome] | None = None
         self._outcome: Outcome | None = None
 
@@ -207,7 +210,8 @@ class FileCheck:
         if self._outcome is not None:
             return None
         if self._run is None:
-            self._run = _checked(self._source, self._name, self._as_of, self._limits, self._known_requests, in_parts)
+            self._run = _checked(self._source, self._name, self._as_of, self._limits, self._known_requests,
+                                 self._authorization, in_parts)
         try:
             return next(self._run)
         except StopIteration as done:
@@ -215,8 +219,8 @@ class FileCheck:
             return None
 
 
-def _checked(source: bytes | Path, name: str, as_of: dt.date, limits: Limits,
-             known_requests: KnownRequests | None, in_parts: bool) -> Generator[CheckedRows, None, Outcome]:
+def _checked(source: bytes | Path, name: str, as_of: dt.date, limits: Limits, known_requests: KnownRequests | None,
+             authorization: Authorization | None, in_parts: bool) -> Generator[CheckedRows, None, Outcome]:
     """read → map headers → normalize → validate → decide, with the validator readied meanwhile."""
     readying = _Readying(source, as_of)
     try:
@@ -224,7 +228,7 @@ def _checked(source: bytes | Path, name: str, as_of: dt.date, limits: Limits,
         if isinstance(sheet, RejectedFile):
             return sheet
         readying.after_read()
-        return (yield from _decided(sheet, as_of, known_requests, readying.validator, in_parts))
+        return (yield from _decided(sheet, as_of, known_requests, authorization, readying.validator, in_parts))
     finally:
         readying.close()
 
@@ -332,7 +336,8 @@ def _notices(grid: Grid, header: headers.HeaderMap) -> list[Finding]:
 
 
 def _decided(sheet: _Sheet, as_of: dt.date, known_requests: KnownRequests | None,
-             validator: Callable[[], ModuleType], in_parts: bool) -> Generator[CheckedRows, None, CheckedRows]:
+             authorization: Authorization | None, validator: Callable[[], ModuleType],
+             in_parts: bool) -> Generator[CheckedRows, None, CheckedRows]:
     """Every row of the sheet normalized, validated and decided; with ``in_parts``, a part at a time, each part
     yielded once decided."""
     letters = sheet.header.letters
@@ -349,7 +354,7 @@ def _decided(sheet: _Sheet, as_of: dt.date, known_requests: KnownRequests | None
     for start in range(0, len(by_field), step):
         found = out.empty_like()
         part_values, decisions = _decide_part(by_field.iloc[start:start + step], found, as_of, known_requests,
-                                              earlier, validator)
+                                              authorization, earlier, validator)
         out.extend(found)
         values.append(part_values)
         rows.append(decisions)
@@ -360,15 +365,34 @@ def _decided(sheet: _Sheet, as_of: dt.date, known_requests: KnownRequests | None
 
 
 def _decide_part(by_field: pd.DataFrame, found: Findings, as_of: dt.date, known_requests: KnownRequests | None,
-                 earlier: EarlierRows, validator: Callable[[], ModuleType]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 authorization: Authorization | None, earlier: EarlierRows,
+                 validator: Callable[[], ModuleType]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Some rows' typed values and decisions; their findings go into ``found``."""
     with stage("normalize"):
         parsed = normalize(by_field, found)
     with stage("validate"):
         validator().validate(parsed.values, parsed.given, as_of, found)
+        if authorization is not None:
+            authorize(parsed.values, authorization, found)
     with stage("decide"):
         decisions = decide(parsed.values, found, known_requests, earlier)
     return parsed.values, decisions
+
+
+def authorize(values: pd.DataFrame, authorization: Authorization, out: Findings) -> None:
+    """Reject each row the submitting account may not submit for: an employee's row whose employer EIN is not one
+    of the account's EINs, a self-employed row whose SSN is not the account's (the SSN is the sponsor of a
+    self-employed request, as in ``decide.request_id``). A value that could not be read is already rejected for
+    that, and is not looked at. Whole columns at once: a file may have a million rows."""
+    self_employed = values["worker_type"].eq("self-employed").fillna(False).to_numpy(dtype=bool)
+    ein, ssn = values["employer_ein"], values["ssn"]
+    other_ein = ein.notna().to_numpy(dtype=bool) & ~self_employed & ~ein.isin(list(authorization.eins)).to_numpy()
+    digits = ssn.str.replace("-", "", regex=False)
+    other_ssn = ssn.notna().to_numpy(dtype=bool) & self_employed & ~digits.isin(list(authorization.ssns)).to_numpy()
+    out.add("not-authorized-for-employer", "employer_ein", values.index[other_ein], ein[other_ein],
+            {"holder": "EIN", "holders": "EINs"})
+    out.add("not-authorized-for-employer", "ssn", values.index[other_ssn], ssn[other_ssn],
+            {"holder": "SSN", "holders": "SSNs"})
 
 
 def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:

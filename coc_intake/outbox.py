@@ -6,6 +6,7 @@ This module is the one place that knows the outbox's layout (``docs/outputs.md``
     batches/<batch id>/requests/<request id>.json                 one per approved or referred row
     batches/<batch id>/source/<file name>                         the file's own bytes
     batches/<batch id>/history.parquet                            its requests' workers and periods (full SSNs)
+    batches/<batch id>/submissions/<submission id>.json           the portal's sidecar records of its file
     batches/<batch id>/manifest.pending.json                      staged: written, not committed yet
     batches/<batch id>/manifest.json                              the commit marker: the batch exists
     claims/<batch id>.json                                        a run is working on these bytes
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import socket
 import time
@@ -44,6 +46,8 @@ _MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
 _DECISIONS, _REPORTS, _AUDIT = "decisions/", "reports/", "audit/"
 _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
 _HISTORY = "history.parquet"
+_SUBMISSIONS = "submissions/"
+_SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: The documents of a batch other than its requests and source, by the name they have in the batch's folder.
 DOCUMENTS = ("results.xlsx", "results.csv", "errors.csv")
 
@@ -144,6 +148,25 @@ class Outbox:
             return self.store.read(f"{self._batch(batch_id)}{_HISTORY}")
         except FileNotFoundError:
             return None
+
+    def _submission_key(self, batch_id: str, submission_id: str) -> str:
+        if not _SUBMISSION_ID.fullmatch(submission_id):
+            raise ValueError(f"{submission_id!r} is not a submission ID (letters, digits, - and _)")
+        return f"{self._batch(batch_id)}{_SUBMISSIONS}{submission_id}.json"
+
+    def keep_submission(self, batch_id: str, submission_id: str, record: bytes) -> None:
+        """A portal submission's sidecar record, kept with the batch its file made (or was already processed
+        as). Written before the commit, like the batch's other files."""
+        self.store.write(self._submission_key(batch_id, submission_id), record)
+
+    def has_submission(self, batch_id: str, submission_id: str) -> bool:
+        return self.store.exists(self._submission_key(batch_id, submission_id))
+
+    def kept_submissions(self, batch_id: str) -> dict[str, bytes]:
+        """Submission ID → the sidecar record of every portal submission of the batch's file (the one that made it,
+        the manifest's ``submission_id``, and any later one of the same bytes and EINs)."""
+        folder = f"{self._batch(batch_id)}{_SUBMISSIONS}"
+        return {PurePosixPath(k).stem: self.store.read(k) for k in self.store.list(folder) if k.endswith(".json")}
 
     def has_source(self, batch_id: str, name: str) -> bool:
         return self.store.exists(self._source_key(batch_id, name))

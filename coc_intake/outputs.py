@@ -206,7 +206,8 @@ def _code_lists(codes: list[list[str]]) -> dict[str, pa.Array]:
 
 
 def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.date,
-             request_ids: list[str]) -> bytes:
+             request_ids: list[str], submission_id: str | None = None) -> bytes:
+    """``submission_id``: the portal submission that made the batch (its sidecar's), None for a file without one."""
     findings = outcome.findings
     file_errors = findings[findings["scope"].isin(["file", "header"]) & findings["severity"].eq("error")]
     error_counts = {str(k): int(n) for k, n in sorted(findings["code"].value_counts().items())}
@@ -225,6 +226,7 @@ def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.
         "file_errors": records(file_errors),
         "request_ids": sorted(request_ids),
         "breakdown": _breakdown(outcome),
+        "submission_id": submission_id,
     }
     return orjson.dumps(doc, option=JSON_OPTIONS)
 

@@ -2,7 +2,8 @@
 
 Each code has one case: a real file (a workbook built with ``tests.builders``, or a deliberately broken file for the
 file codes) checked through ``coc validate --json``; ``duplicate-request`` and ``already-requested`` need an earlier
-request, so their case runs the nightly intake twice and reads the batch's errors.csv. The case names the phrases
+request, so their case runs the nightly intake twice and reads the batch's errors.csv; ``not-authorized-for-employer``
+needs a submitting account, so its case is checked with the account's authorization, as the portal's pre-check does. The case names the phrases
 a person needs to fix the cell (the accepted forms, the fix). A new catalog code without a case fails
 ``test_every_catalog_code_has_a_case``.
 """
@@ -21,6 +22,9 @@ from openpyxl.packaging.custom import StringProperty
 
 from coc_intake import schemas
 from coc_intake.catalog import CATALOG, message
+from coc_intake.engine import check_file
+from coc_intake.findings import records
+from coc_intake.sidecar import Authorization
 from tests.builders import row, validate_json, write_csv, write_xlsx
 from tests.intake_helpers import AS_OF_DATE, batch_dir, read_csv, run_intake
 
@@ -89,6 +93,15 @@ def _resent(changed: dict[str, Any]) -> Callable[[Path], list[dict[str, Any]]]:
         write_xlsx(inbox / "census-2.xlsx", [row(**changed)], title_rows=[["Sent again"]])
         [second] = run_intake(inbox, outbox, as_of=AS_OF_DATE + dt.timedelta(days=1), deliver=False)
         return [dict(f) for f in read_csv(batch_dir(outbox, second) / "errors.csv")]
+    return build
+
+
+def _submitted_by(eins: tuple[str, ...]) -> Callable[[Path], list[dict[str, Any]]]:
+    """A case: one valid row, checked for an account that holds these EINs (the portal's pre-check)."""
+    def build(tmp: Path) -> list[dict[str, Any]]:
+        path = write_xlsx(tmp / "census.xlsx", [row()])
+        outcome = check_file(path, path.name, AS_OF_DATE, authorization=Authorization(frozenset(eins), frozenset()))
+        return records(outcome.findings)
     return build
 
 
@@ -162,6 +175,9 @@ CASES: list[Case] = [
      ["Health insurance", "is 'N'", "Arrange it and enter Y"]),
     ("duplicate-row", rows(row(), row(assignment_start=D(2027, 6, 1))),
      ["repeats row 2", "***-**-6789", "Delete one of the rows, or correct the dates"]),
+    ("not-authorized-for-employer", _submitted_by(("98-7654321",)),
+     ["for EIN 12-3456789 (column A)", "not one of the account's EINs", "from the account that holds EIN 12-3456789",
+      "ask the administrator to add EIN 12-3456789 to your account"]),
     ("duplicate-request", _resent({"assignment_end": D(2028, 6, 30)}),
      ["with the end date 2028-12-31", "Request type 'extension'", "correct the end date to 2028-12-31"]),
     # --- referral reasons
