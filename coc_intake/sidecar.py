@@ -27,6 +27,7 @@ _EIN = re.compile(r"\d{2}-\d{7}")
 _SSN = re.compile(r"\d{9}")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_RUNS = re.compile(r"[._-]*_[._-]*")  # a replaced run and the separators around it (a masked SSN's) become one _
 _EXTENSION = re.compile(r"\.[a-z0-9]{1,10}")
 #: The most characters of the original name's stem kept in the inbox name.
 STEM_CHARS = 60
@@ -129,7 +130,7 @@ def inbox_name(record: SubmissionRecord) -> str:
         stem, suffix = original, ""
     extension = f".{suffix.casefold()}" if _EXTENSION.fullmatch(f".{suffix.casefold()}") else ""
     ascii_stem = unicodedata.normalize("NFKD", redact(stem)).encode("ascii", "ignore").decode("ascii")
-    safe = _UNSAFE.sub("_", ascii_stem).strip("._-")[:STEM_CHARS].rstrip("._-") or "file"
+    safe = _RUNS.sub("_", _UNSAFE.sub("_", ascii_stem)).strip("._-")[:STEM_CHARS].rstrip("._-") or "file"
     ident = record.submission_id[:8]
     return f"{at:%Y%m%dT%H%M%S}-{ident}-{safe}{extension}"
 

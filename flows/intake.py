@@ -26,7 +26,7 @@ from prefect.settings import temporary_settings
 from prefect.states import Failed
 from prefect.tasks import Task, exponential_backoff
 
-from coc_intake import batch, mail, night, redact, report
+from coc_intake import batch, mail, night, redact, report, sidecar
 from coc_intake.batch import FileSummary, InboxListing
 from coc_intake.errors import TransientError
 from coc_intake.history import KnownRequests
@@ -80,8 +80,11 @@ def _outbox(uri: str) -> Outbox:
 @_masked
 def survey_inbox(inbox_uri: str) -> InboxListing:
     """The files to process, and the entries that are not submissions a run can take (folders, links, unusable
-    names), each with why: listed every night, never a failure (docs/decisions.md)."""
-    return batch.survey_inbox(open_store(inbox_uri))
+    names), each with why: listed every night, never a failure (docs/decisions.md). Portal records left without
+    their file for over a day go first."""
+    inbox = open_store(inbox_uri)
+    sidecar.tidy_orphans(inbox)
+    return batch.survey_inbox(inbox)
 
 
 @task(task_run_name="known requests", **_RETRIED)

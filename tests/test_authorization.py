@@ -27,7 +27,7 @@ def _checked(path: Path, authorization: Authorization | None) -> CheckedRows:
 
 
 def _codes(outcome: CheckedRows) -> dict[int, tuple[str, ...]]:
-    return {int(r): tuple(c) for r, c in outcome.rows["codes"].items()}
+    return dict(zip(outcome.rows.index.tolist(), map(tuple, outcome.rows["codes"].tolist()), strict=True))
 
 
 def test_a_row_for_another_ein_is_rejected_and_the_others_are_approved(tmp_path: Path) -> None:

@@ -2,11 +2,10 @@
 
 Each code has one case: a real file (a workbook built with ``tests.builders``, or a deliberately broken file for the
 file codes) checked through ``coc validate --json``; ``duplicate-request`` and ``already-requested`` need an earlier
-request, so their case runs the nightly intake twice and reads the batch's errors.csv; ``not-authorized-for-employer``
-needs a submitting account, so its case is checked with the account's authorization, as the portal's pre-check does. The case names the phrases
-a person needs to fix the cell (the accepted forms, the fix). A new catalog code without a case fails
-``test_every_catalog_code_has_a_case``.
-"""
+request, so their case runs the nightly intake twice and reads the batch's errors.csv;
+``not-authorized-for-employer`` needs a submitting account, so its case is checked with the account's
+authorization, as the portal's pre-check does. The case names the phrases a person needs to fix the cell (the
+accepted forms, the fix). A new catalog code without a case fails ``test_every_catalog_code_has_a_case``."""
 
 from __future__ import annotations
 
