@@ -1,4 +1,4 @@
-"""The audit log of the portal and the intake: who did what, when (docs/outputs.md#the-audit-log).
+"""The audit log of the portal and the intake: who did what, when (docs/outputs.md#the-audit-log-audit).
 
 One record per event, appended to the outbox (``Outbox.append_audit``), never rewritten. Every text in a record is
 masked by ``redact``: a full SSN typed as a user name, a file name or a note never reaches the log.

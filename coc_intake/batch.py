@@ -113,7 +113,7 @@ class Submission:
 
 def open_submission(inbox: Store, name: str) -> Submission:
     """The file and its sidecar record, if it has one. Raises FileNotFoundError when the file is gone (another run
-    took it), ``sidecar.SidecarError`` when its record cannot be read (docs/decisions.md#portal)."""
+    took it), ``sidecar.SidecarError`` when its record cannot be read (docs/decisions.md#portal-submissions)."""
     path = inbox.local_path(name)
     if path is None:
         data = inbox.read(name)
