@@ -231,3 +231,34 @@ def test_tidying_leaves_records_whose_file_is_there_and_records_it_cannot_read(t
     assert sidecar.tidy_orphans(store, later) == 0
     assert sorted(e.key for e in store.entries()) == sorted(
         [kept, f".{kept}.submission.json", ".lost.csv.submission.json", ".notes.txt"])
+
+
+def test_the_nightly_flow_keeps_the_records_ssns_out_of_prefect_and_tidies_old_orphans(
+        prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coc_intake.flows.intake import night_summary, nightly_intake
+    from tests.intake_helpers import full_ssns_in, stored_by_prefect
+
+    monkeypatch.delenv("COC_SMTP_HOST", raising=False)
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    store = LocalStore(inbox)
+    mine = write_csv(tmp_path / "mine 123-45-6789.csv", [self_employed(), self_employed(ssn="234-56-7890")])
+    good = sidecar.submit(store, mine, record(eins=(), ssns=("123456789",), name=mine.name))
+    bad = sidecar.submit(store, census(tmp_path / "uploads"), record(name="census.xlsx"))
+    (inbox / f".{bad}.submission.json").write_bytes(b'{"ssns": ["123456789"]')  # corrupt: the file fails
+    store.write(".gone.csv.submission.json", record(ssns=("123456789",), name="gone.csv").to_json())  # an orphan
+
+    state = nightly_intake(str(inbox), str(outbox), AS_OF_DATE, return_state=True)
+    summary = night_summary(state)
+    assert [f.name for f in summary.failures] == [bad]
+    assert [(f.result, f.rejected) for f in summary.files] == [(FileResult.PROCESSED, 1)]
+    assert sorted(p.name for p in inbox.iterdir()) == sorted([bad, f".{bad}.submission.json"])
+    assert good not in {p.name for p in inbox.iterdir()}
+
+    stored = stored_by_prefect(state.state_details.flow_run_id)
+    texts = [f"{r.name} {r.parameters} {r.state and r.state.message}" for r in stored["flow_runs"]]
+    texts += [f"{r.name} {r.state and r.state.message}" for r in stored["task_runs"]]
+    texts += [entry.message for entry in stored["logs"]]
+    texts += [f"{a.data} {a.description}" for a in stored["artifacts"]]
+    assert len(stored["flow_runs"]) >= 3 and stored["artifacts"]
+    assert full_ssns_in("\n".join(texts), ["123-45-6789", "234-56-7890"]) == []
