@@ -387,8 +387,10 @@ def authorize(values: pd.DataFrame, authorization: Authorization, out: Findings)
     self_employed = values["worker_type"].eq("self-employed").fillna(False).to_numpy(dtype=bool)
     ein, ssn = values["employer_ein"], values["ssn"]
     other_ein = ein.notna().to_numpy(dtype=bool) & ~self_employed & ~ein.isin(list(authorization.eins)).to_numpy()
-    digits = ssn.str.replace("-", "", regex=False)
-    other_ssn = ssn.notna().to_numpy(dtype=bool) & self_employed & ~digits.isin(list(authorization.ssns)).to_numpy()
+    other_ssn = ssn.notna().to_numpy(dtype=bool) & self_employed
+    if other_ssn.any():  # most files have no self-employed row: their SSNs are not looked at
+        digits = ssn[other_ssn].str.replace("-", "", regex=False)
+        other_ssn[other_ssn] = ~digits.isin(list(authorization.ssns)).to_numpy()
     out.add("not-authorized-for-employer", "employer_ein", values.index[other_ein], ein[other_ein],
             {"holder": "EIN", "holders": "EINs"})
     out.add("not-authorized-for-employer", "ssn", values.index[other_ssn], ssn[other_ssn],
