@@ -91,8 +91,9 @@ def list_cmd(
         return
     table = Table(title=f"{what.capitalize()}, oldest first", title_justify="left")
     columns = ["Request", "Batch", "As of", "Age", "Host", "Employer", "Worker", "SSN", "Reasons"]
+    whole = {"Request", "As of", "SSN"}  # what a specialist copies or reads at a glance stays on one line
     for name in columns + (["Decision"] if include_decided else []):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold", no_wrap=name in whole)
     for r in chosen:
         employer_text = " ".join(t for t in (r.employer_ein, r.employer_name) if t) or "self-employed"
         cells = [r.request_id, r.batch_id, r.as_of.isoformat(), str(r.age(today)), r.host, employer_text, r.worker,
@@ -122,9 +123,11 @@ def show(
     for line in _request_lines(shown):
         out.print(line)
     out.print(_earlier_table(shown) if shown.earlier else Text("The worker has no other request."))
-    out.print(_decisions_table(shown) if shown.decisions else Text("No decision yet: `coc referrals decide "
-                                                                   f"{shown.referral.request_id} approved|denied "
-                                                                   "--note TEXT --by NAME`."))
+    if not shown.decisions:
+        out.print(Text(f"No decision yet: `coc referrals decide {shown.referral.request_id} approved|denied --note "
+                       "TEXT --by NAME`."))
+    for line in _decision_lines(shown) if shown.decisions else []:
+        out.print(line)
 
 
 def _request_lines(shown: RequestView) -> list[Text]:
@@ -169,13 +172,13 @@ def _earlier_table(shown: RequestView) -> Table:
     return table
 
 
-def _decisions_table(shown: RequestView) -> Table:
-    table = Table(title="Decisions (the latest counts)", title_justify="left")
-    for name in ("N", "Decision", "By", "At", "Note"):
-        table.add_column(name, overflow="fold")
+def _decision_lines(shown: RequestView) -> list[Text]:
+    """One line per decision, the note last and whole (a table would fold it)."""
+    lines = [Text("Decisions (the latest counts):")]
     for d in shown.decisions:
-        table.add_row(*(_plain(d.get(k)) for k in ("n", "decision", "by", "at", "note")))
-    return table
+        lines.append(_plain(f"  {d.get('n')}. {d.get('decision')} by {d.get('by')} at {d.get('at')}: ")
+                     + _plain(d.get("note")))
+    return lines
 
 
 @app.command()
