@@ -15,7 +15,7 @@ import datetime as dt
 import io
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
@@ -23,11 +23,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from coc_intake.catalog import REFERRAL_CODES
-from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.errors import ConfigError
 from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.states import RowStatus
+
+if TYPE_CHECKING:
+    from coc_intake.engine import Outcome
 
 SCHEMA = pa.schema([
     ("request_id", pa.string()), ("batch_id", pa.string()), ("as_of", pa.date32()), ("row", pa.int64()),
@@ -55,6 +57,8 @@ def _worker(last: object, first: object) -> str:
 
 def of_outcome(outcome: Outcome, batch_id: str, as_of: dt.date) -> pa.Table:
     """The referred requests of a checked file, in sheet order."""
+    from coc_intake.engine import CheckedRows  # the intake has it loaded; the queue's listing does not need it
+
     if not isinstance(outcome, CheckedRows):
         return _table({f.name: [] for f in SCHEMA}, batch_id, as_of)
     rows = outcome.rows

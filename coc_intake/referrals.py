@@ -16,21 +16,23 @@ import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coc_intake import agreements, audit, decision_mail, history, mail, referral_index
+from coc_intake import agreements, referral_index
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.errors import CocError
-from coc_intake.mail import MailSummary
 from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
-from coc_intake.settings import Settings
 from coc_intake.states import Decision
+
+if TYPE_CHECKING:  # the queue's listing imports neither pandas (the registry) nor the mail
+    from coc_intake.mail import MailSummary
+    from coc_intake.settings import Settings
 
 
 class ReferralError(CocError):
@@ -180,6 +182,8 @@ def _check_id(request_id: str) -> str:
 
 def _not_referred(outbox: Outbox, rid: str) -> ReferralError:
     """Why a request ID is not in the queue: an approved request, or none at all."""
+    from coc_intake import history
+
     known = history.KnownRequests.load(outbox)
     if rid in known:
         batch = known.same_ids(history.rid_keys([rid]))["batch"].astype(str).tolist()
@@ -279,6 +283,8 @@ def view(outbox: Outbox, request_id: str) -> RequestView:
 
 def _earlier(outbox: Outbox, queue: Queue, referral: Referral, ssn: str | None) -> list[EarlierRequest]:
     """The worker's other requests in the registry of earlier requests (docs/outputs.md#historyparquet)."""
+    from coc_intake import history
+
     if not ssn:
         return []
     frame = history.KnownRequests.load(outbox).workers(history.ssn_keys([ssn]))
@@ -315,6 +321,8 @@ def decide(outbox: Outbox, request_id: str, decision: str, note: str, by: str, s
     """Append a decision on a referred request, write its audit record, and tell the employer by e-mail: the
     message is queued, then delivered at once (sent when an SMTP server is configured, else written as a file);
     a send that fails stays queued for the next nightly run."""
+    from coc_intake import audit, decision_mail, mail
+
     choice = Decision(decision)
     if not note.strip():
         raise ReferralError("A decision needs a note saying why (--note TEXT): the employer reads it.")
@@ -329,7 +337,7 @@ def decide(outbox: Outbox, request_id: str, decision: str, note: str, by: str, s
                  decision=str(choice), n=n)
     queued = decision_mail.queue_missing(outbox, settings.mail_from)
     mid = decision_mail.message_id(referral.request_id, n)
-    summary = mail.deliver(outbox, settings, only=set(queued)) if queued else MailSummary()
+    summary = mail.deliver(outbox, settings, only=set(queued)) if queued else mail.MailSummary()
     return Decided(n, {"n": n, **record}, summary, mid if mid in queued else None)
 
 
