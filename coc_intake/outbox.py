@@ -382,9 +382,10 @@ class Outbox:
         """Every request with decisions → their numbers, in order: one listing of the decisions folder."""
         found: dict[str, list[int]] = {}
         for key in self.store.list(_DECISIONS, recursive=True):
-            path = PurePosixPath(key)
-            if path.suffix == ".json" and path.stem.isdigit():
-                found.setdefault(path.parent.name, []).append(int(path.stem))
+            rid, _, name = key[len(_DECISIONS):].partition("/")
+            stem, _, ext = name.partition(".")
+            if ext == "json" and stem.isdigit():
+                found.setdefault(rid, []).append(int(stem))
         return {rid: sorted(ns) for rid, ns in found.items()}
 
     def decision(self, request_id: str, n: int) -> dict[str, Any]:

@@ -109,8 +109,13 @@ def to_parquet(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> b
     return sink.getvalue()
 
 
+def _read(data: bytes) -> pa.Table:
+    # ParquetFile, not read_table: read_table imports pandas (0.3 s of the listing's 2 s) to build a dataset.
+    return pq.ParquetFile(io.BytesIO(data)).read()
+
+
 def from_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(io.BytesIO(data)).cast(SCHEMA)
+    return _read(data).cast(SCHEMA)
 
 
 def _empty() -> pa.Table:
@@ -145,7 +150,7 @@ def load(outbox: Outbox, rebuild: bool = False) -> pa.Table:
     changed; ``rebuild`` ignores it and joins every batch's file anew."""
     committed = outbox.committed()
     cached = None if rebuild else outbox.read_referral_index()
-    table = _empty() if cached is None else pq.read_table(io.BytesIO(cached))
+    table = _empty() if cached is None else _read(cached)
     covered = set() if cached is None else _covered(table)
     wanted = set(committed)
     if covered == wanted and cached is not None:
