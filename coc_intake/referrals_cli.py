@@ -59,7 +59,7 @@ def list_cmd(
                                                         "date.")] = None,
     include_decided: Annotated[bool, typer.Option("--all", help="Also list referrals already decided, with their "
                                                                 "latest decision.")] = False,
-    limit: Annotated[int, typer.Option(min=0, help="List at most N (0: all); the count says how many "
+    limit: Annotated[int, typer.Option(min=0, metavar="N", help="List at most N (0: all); the count says how many "
                                                    "passed.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
     outbox: OutboxOption = None,
