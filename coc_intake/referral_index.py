@@ -163,6 +163,8 @@ def load(outbox: Outbox, rebuild: bool = False) -> pa.Table:
         parts = list(pool.map(lambda b: batch_index(outbox, b), missing))
     table = pa.concat_tables([table, *parts]).sort_by([("as_of", "ascending"), ("batch_id", "ascending"),
                                                        ("row", "ascending")])
+    if not committed:
+        return table  # nothing to keep: an outbox with no batch (or a mistyped one) is left as it is
     # A read-only outbox: the answer is whole without the cache, and the next reader tries again.
     with contextlib.suppress(OSError, ConfigError):
         outbox.write_referral_index(to_parquet(table, {_COVERED: orjson.dumps(sorted(wanted))}))

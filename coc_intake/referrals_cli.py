@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
@@ -38,7 +39,14 @@ def _outbox(uri: str | None) -> Outbox:
     from coc_intake.store import absolute_uri, open_store
 
     try:
-        return Outbox(open_store(absolute_uri(uri or Settings.from_env().outbox)))
+        location = absolute_uri(uri or Settings.from_env().outbox)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if not location.startswith("s3://") and not Path(location).is_dir():
+        raise _fail(f"The outbox {location} is not a folder. Pass --outbox PATH (or s3://bucket/prefix) of the "
+                    "nightly intake's outbox.")
+    try:
+        return Outbox(open_store(location))
     except ConfigError as exc:
         raise _fail(str(exc)) from None
 

@@ -372,3 +372,9 @@ def test_the_index_holds_no_full_ssn(built: Path, tmp_path: Path) -> None:
     for path in [*tmp_path.glob("batches/*/referrals.parquet"), tmp_path / "referrals" / "index.parquet"]:
         table = referral_index.from_parquet(path.read_bytes())
         assert not full_ssns_in(json.dumps(table.to_pylist(), default=str), SSNS), path
+
+
+def test_an_outbox_that_is_not_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    result = coc("referrals", "list", "--outbox", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "is not a folder" in result.stderr
+    assert not (tmp_path / "nowhere").exists()
