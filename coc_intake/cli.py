@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from coc_intake import status_cmd
 from coc_intake.redact import redact
 from coc_intake.states import RowStatus
 
@@ -508,6 +509,9 @@ def help_cmd(
     if found.aliases:
         out.print("Also accepted as a header: " + ", ".join(found.aliases))
     out.print(found.help)
+
+
+app.command("status")(status_cmd.status)
 
 
 def main() -> None:
