@@ -281,12 +281,10 @@ def run(
             from coc_intake.flows._env import stop_server
 
             stop_server()
-    record = runs.record(result, box)
     if as_json:
-        sys.stdout.buffer.write(runview.as_json(record))
+        sys.stdout.buffer.write(runview.as_json(runs.record(result, box)))
     else:
-        runview.show(out, record, plain=plain, inbox=inbox_uri, mail_folder=box.mail_folder(),
-                     batches_folder=box.batches_folder())
+        _print_run(result, box, plain=plain, inbox=inbox_uri)
     raise typer.Exit(1 if result.failed else 0)
 
 
@@ -386,6 +384,14 @@ def _intake_flow(workers: int, dask_address: str | None) -> Any:
         return intake_flow.nightly_intake.with_options(
             task_runner=ProcessPoolTaskRunner(max_workers=workers))  # type: ignore[arg-type]
     return intake_flow.nightly_intake
+
+
+def _print_run(result: NightSummary, outbox: Outbox, *, plain: bool = False, inbox: str = "the inbox") -> None:
+    """The run's summary on ``out``: a table, or plain lines (``runview``)."""
+    from coc_intake import runs, runview
+
+    runview.show(out, runs.record(result, outbox), plain=plain, inbox=inbox, mail_folder=outbox.mail_folder(),
+                 batches_folder=outbox.batches_folder())
 
 
 def _shown(text: str) -> str:

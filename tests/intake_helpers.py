@@ -201,3 +201,19 @@ class Collect(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+def summary_column(stdout: str, heading: str) -> list[str]:
+    """One column of ``coc run``'s plain summary (its output when standard output is not a terminal), by heading
+    (``file``, ``result``, ``batch`` or ``reason``): the cells of its file lines, in order."""
+    lines = stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("file ") and " result " in line)
+    words = [(m.group(0), m.start()) for m in re.finditer(r"\S+", lines[at])]
+    k = [w for w, _ in words].index(heading)
+    start, end = words[k][1], (words[k + 1][1] if k + 1 < len(words) else None)
+    cells = []
+    for line in lines[at + 1:]:
+        if line.startswith(("Confirmations:", "Batches are in")):
+            break
+        cells.append(line[start:end].strip())
+    return cells
