@@ -4,7 +4,9 @@ The console of ``coc run`` is for the operator: a progress bar and the summary. 
 is imported (``logging.yml`` of Prefect, or ``PREFECT_LOGGING_SETTINGS_PATH``): a Rich console handler on the root
 logger, and stream handlers of their own on ``uvicorn``, ``fastapi`` and ``prefect._internal``, which do not
 propagate. ``to_file`` takes every handler writing to the terminal off the loggers that have one, puts the file's
-handler on the root logger and on each of those that do not propagate, and gives it all back on the way out.
+handler (and with ``verbose`` a console handler of its own, masked as well) on the root logger and on each of those
+that do not propagate, and gives it all back on the way out. A handler of ours on the root logger also tells Prefect,
+imported afterwards, to leave the root logger alone.
 Python's warnings are logged too, so that they land in the file.
 """
 
@@ -93,43 +95,44 @@ class Routing:
     """The logs going to a file while ``to_file``'s block runs."""
 
     def __init__(self, path: Path, verbose: bool) -> None:
-        self.path, self.verbose = path, verbose
-        self._masking = RedactingFilter()
-        self._handler = PrivateRotatingFile(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
-        self._handler.setFormatter(_Format())
-        self._handler.addFilter(self._masking)
+        self.path = path
+        masking = RedactingFilter()
+        self._handlers: list[logging.Handler] = [
+            PrivateRotatingFile(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")]
+        if verbose:
+            self._handlers.append(logging.StreamHandler(sys.stderr))
+        for handler in self._handlers:
+            handler.setFormatter(_Format())
+            handler.addFilter(masking)
         self._removed: list[tuple[logging.Logger, logging.Handler]] = []
         self._added: list[logging.Logger] = []
-        self._filtered: list[logging.Handler] = []
 
     def capture(self) -> None:
         """Take the console handlers off every logger that has one now (call it again after importing Prefect,
-        which sets up its logging on import), and give the file's handler to the root logger and to each of those
-        loggers that do not propagate."""
+        which sets up its logging on import), and give this routing's handlers (the file's, and the console's with
+        ``verbose``) to the root logger and to each of those loggers that do not propagate."""
         root = logging.getLogger()
         for logger in _loggers():
-            consoles = [h for h in logger.handlers if _is_console(h) and h not in self._filtered]
+            consoles = [h for h in logger.handlers if _is_console(h) and h not in self._handlers]
             if logger is not root and not consoles:
                 continue
             for h in consoles:
-                if self.verbose:
-                    h.addFilter(self._masking)
-                    self._filtered.append(h)
-                else:
-                    logger.removeHandler(h)
-                    self._removed.append((logger, h))
-            if (logger is root or not logger.propagate) and self._handler not in logger.handlers:
-                logger.addHandler(self._handler)
-                self._added.append(logger)
+                logger.removeHandler(h)
+                self._removed.append((logger, h))
+            if logger is root or not logger.propagate:
+                for handler in self._handlers:
+                    if handler not in logger.handlers:  # a logging set-up since may have dropped it
+                        logger.addHandler(handler)
+                if logger not in self._added:
+                    self._added.append(logger)
 
     def release(self) -> None:
         for logger in self._added:
-            logger.removeHandler(self._handler)
+            for handler in self._handlers:
+                logger.removeHandler(handler)
         for logger, h in self._removed:
             logger.addHandler(h)
-        for h in self._filtered:
-            h.removeFilter(self._masking)
-        self._handler.close()
+        self._handlers[0].close()
 
 
 @contextlib.contextmanager
