@@ -102,13 +102,16 @@ def requests_of(outbox: Path, summary: FileSummary) -> dict[str, dict[str, Any]]
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (hidden and temporary ones too) → its bytes; the delivery time in the mail
-    ledger (``mail/sent/*.json``, the one wall-clock value the outbox may hold) is left out."""
+    """Every file under ``root`` (hidden and temporary ones too) → its bytes; the wall-clock values the outbox may
+    hold are left out: the delivery time in the mail ledger (``mail/sent/*.json``) and the runs' records
+    (``runs/``, named after the time of each run)."""
     files: dict[str, bytes] = {}
     for path in sorted(root.rglob("*")):
         if not path.is_file():
             continue
         key = path.relative_to(root).as_posix()
+        if key.startswith("runs/"):
+            continue
         data = path.read_bytes()
         if key.startswith("mail/sent/") and key.endswith(".json"):
             record = json.loads(data)

@@ -72,7 +72,9 @@ def full_ssns_in(text: str) -> list[str]:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file of an outbox but the runs' records (``runs/``: each run adds one)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.relative_to(root).as_posix().startswith("runs/")}
 
 
 def fresh_stores(root: Path, names: list[str] = EXAMPLE_NAMES) -> tuple[Path, Path]:
