@@ -65,7 +65,9 @@ class Employer(NamedTuple):
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.ein})" if self.ein else f"{self.name or '(no name)'} (no EIN)"
+        if self.ein:
+            return f"{self.name} ({self.ein})" if self.name else f"(no name) ({self.ein})"
+        return f"{self.name} (no EIN)" if self.name else "(no employer given: self-employed or left blank)"
 
 
 class Host(NamedTuple):
@@ -281,7 +283,7 @@ def _moved(what: str, now: int, before: int) -> str:
     if now == before:
         return f"{what} stayed at {now:,}."
     verb = "rose" if now > before else "fell"
-    share = f" ({(now - before) / before:+.0%})".replace("%", " %") if before else ""
+    share = f" ({(now - before) / before:+.0%})" if before else ""
     return f"{what} {verb} from {before:,} to {now:,}{share}."
 
 

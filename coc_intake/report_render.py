@@ -97,7 +97,7 @@ def _tables(report: Report) -> _Tables:
                                           [[c, n, describe(c)] for c, n in report.by_code.most_common()]),
         "Rejections by employer": Table(
             ["EIN", "employer", "rows", "rejected", "rejection rate", "trend over the period"],
-            [[who.ein or "(none)", who.name, v["rows"], v[RowStatus.REJECTED],
+            [[who.ein or "(none)", who.name or "(no name given)", v["rows"], v[RowStatus.REJECTED],
               _rate(v[RowStatus.REJECTED], v["rows"]), employer_trend(report, who)] for who, v in employers],
             note="An employer is its EIN as typed, named as it was typed most often."),
         "Employers × error codes": _matrix(report, dict(report.employer_codes), "rejecting"),
@@ -154,11 +154,13 @@ def _headline(report: Report) -> list[tuple[str, str]]:
 
 # --- xlsx ----------------------------------------------------------------------------------------------------
 
-#: The charts of the dashboard: (table, title, value column, most bars, colour, kind).
-_CHARTS = (("Rejections by error code", "Findings by error code", 1, 15, _RED, "bar"),
-           ("Rejections by host country", "Rejected rows by host country", 3, 15, _AMBER, "bar"),
-           ("Rejections by employer", "Rejected rows by employer", 3, 15, _RED, "bar"),
-           ("Rejections by week", "Rejected rows by week", 2, 200, _BLUE, "line"))
+#: The charts of the dashboard: (table, title, category column, value column, most bars, colour, kind).
+_CHARTS = (("Rejections by error code", "Findings by error code", 0, 1, 15, _RED, "bar"),
+           ("Rejections by host country", "Rejected rows by host country", 0, 3, 15, _AMBER, "bar"),
+           ("Rejections by employer", "Rejected rows by employer", 1, 3, 15, _RED, "bar"),
+           ("Rejections by week", "Rejected rows by week", 0, 2, 200, _BLUE, "line"))
+#: A chart's width, and the height of each bar of a bar chart beyond its frame (pixels): every label fits.
+_CHART_WIDTH, _BAR_HEIGHT, _FRAME_HEIGHT = 620, 22, 70
 
 
 def render_xlsx(report: Report) -> bytes:
@@ -213,6 +215,8 @@ def _table_sheet(wb: Workbook, name: str, table: Table, formats: dict[str, Forma
         if table.header[-1] in ("what it means", "trend over the period", "message"):
             sheet.set_column(len(table.header) - 1, len(table.header) - 1, 60)
     sheet.freeze_panes(top + 1, 1 if table.matrix else 0)
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
 
 
 def _summary_sheet(wb: Workbook, report: Report, head: Format) -> None:
@@ -253,41 +257,55 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
         row += 1
         dash.write_string(row, 0, f"{code} ({n:,})")
         dash.write_string(row, 1, text)
-    anchor = row + 2
-    for i, (table, name, value_col, limit, colour, kind) in enumerate(_CHARTS):
-        rows = tables[table].rows
-        at_row, at_col = anchor + (i // 2) * 24, (i % 2) * 2
-        if rows:
+    at_row = row + 2
+    for pair in (_CHARTS[:2], _CHARTS[2:]):
+        tallest = 0
+        for i, (table, name, cat_col, value_col, limit, colour, kind) in enumerate(pair):
+            rows = tables[table].rows
+            # The second of a pair beside the first: in column B (wide for the headline), past the first's width.
+            at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - 160)
+            if not rows:
+                # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
+                # say nothing anyway: the chart's place says so in words.
+                dash.write_string(at_row, at_col, f"{name}: nothing in this period.")
+                continue
             n = min(len(rows), limit)
-            top = 1 if tables[table].note else 0
-            dash.insert_chart(at_row, at_col, _chart(wb, kind, table, name, value_col, n, top, colour))
-        else:
-            # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
-            # say nothing anyway: the chart's place says so in words.
-            dash.write_string(at_row, at_col, f"{name}: nothing in this period.")
+            chart = _chart(wb, kind, (table, 1 if tables[table].note else 0, n), name, (cat_col, value_col), colour)
+            dash.insert_chart(at_row, at_col, chart, {"x_offset": offset})
+            tallest = max(tallest, _chart_height(kind, n))
+        at_row += tallest // 20 + 2  # rows of 20 pixels
+    dash.set_landscape()
+    dash.fit_to_pages(1, 0)  # printed (and rendered) one page wide: the charts beside each other stay whole
     dash.activate()
 
 
-def _chart(wb: Workbook, kind: str, table: str, name: str, value_col: int, n: int, top: int,
+def _chart_height(kind: str, bars: int) -> int:
+    return max(300, _FRAME_HEIGHT + _BAR_HEIGHT * bars) if kind == "bar" else 340
+
+
+def _chart(wb: Workbook, kind: str, source: tuple[str, int, int], name: str, columns: tuple[int, int],
            colour: str) -> Chart:
-    """A chart of the first ``n`` (at least one) rows of one table sheet (its header on row ``top``): its first
-    column against ``value_col``. Every category gets its label: left to itself, a chart skips every other label
-    once they crowd, so the label interval is 1, the font small and the chart as tall as its bars need."""
+    """A chart of one table sheet: ``source`` is (table, the row of its header, how many rows to chart),
+    ``columns`` the category and value columns. Every category gets its label: left to itself, a chart skips
+    every other label once they crowd, so the label interval is 1, the font small and a bar chart as tall as its
+    bars need."""
+    table, top, n = source
+    cat_col, value_col = columns
     ch = wb.add_chart({"type": kind})
     sheet_name = _sheet_name(table)
-    ch.add_series({"name": name, "categories": [sheet_name, top + 1, 0, top + n, 0],
+    ch.add_series({"name": name, "categories": [sheet_name, top + 1, cat_col, top + n, cat_col],
                    "values": [sheet_name, top + 1, value_col, top + n, value_col],
                    "fill": {"color": colour}, "line": {"color": colour}, "gap": 60})
     ch.set_title({"name": name, "name_font": {"size": 12}})
     ch.set_legend({"none": True})
     labels = {"interval_unit": 1, "num_font": {"size": 8}}
     if kind == "bar":
-        # A bar chart's categories run up its vertical axis: reversed, the largest (first) bar is on top.
-        ch.set_x_axis({**labels, "reverse": True})
-        ch.set_size({"width": 620, "height": max(300, 60 + 22 * n)})
+        # A bar chart's categories run up its vertical axis (xlsxwriter's y axis for a bar chart): reversed, the
+        # largest (first) bar is on top.
+        ch.set_y_axis({**labels, "reverse": True})
     else:
         ch.set_x_axis({**labels, "num_font": {"size": 8, "rotation": -45}})
-        ch.set_size({"width": 620, "height": 340})
+    ch.set_size({"width": _CHART_WIDTH, "height": _chart_height(kind, n)})
     return ch
 
 
@@ -386,8 +404,8 @@ ol.top li{margin:4px 0}.scroll{overflow-x:auto}table{border-collapse:collapse;wi
 th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}td.num{text-align:right}
 th{background:#f3f6fa;cursor:pointer;user-select:none;white-space:nowrap}
 th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
-table.matrix th:nth-child(n+2){writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom;
-white-space:nowrap;height:auto}
+table.matrix{width:auto}
+table.matrix th:nth-child(n+2){writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom;height:auto}
 .filter{margin:0 0 6px;padding:4px 8px;width:260px;border:1px solid #ccc;border-radius:4px}
 """
 
@@ -424,6 +442,7 @@ document.querySelectorAll("section table").forEach(function (table) {
     });
   }
 });
+document.documentElement.setAttribute("data-tables", "ready");
 """
 
 
