@@ -125,7 +125,7 @@ class Report:
     worklist: dict[tuple[str, Host], WorkItem] = field(default_factory=dict)
     """Referred rows per (reason, host country); a batch without referral reasons by host under Host("?")."""
     detailed_batches: int = 0
-    """Batches in the period whose manifest has the employer, field and value breakdown (since 2026.3)."""
+    """Batches in the period whose manifest has the employer, field and value breakdown (docs/report.md)."""
 
     def top_problems(self, n: int = 5) -> list[tuple[str, int, str]]:
         """(code, findings, what it means) for the n most frequent rejecting codes."""
