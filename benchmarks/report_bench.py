@@ -54,7 +54,7 @@ def write_outbox(root: Path, batches: int = BATCHES, seed: int = 3) -> None:
         countries[0]["referrals"] = {rng.choice(reasons): referred} if referred else {}
         countries.append({"country": "", "typed": rng.choice(["Deutschland ", "Allemagne", "Germania"]), "rows": 0,
                           "approved": 0, "referred": 0, "rejected": 0, "referrals": {}})
-        error_counts = {c: rng.randint(1, 30) for c in rng.sample(codes, 6)}
+        error_counts = {c: rng.randint(1, 30) for c in rng.sample(codes, 6)} | countries[0]["referrals"]
         doc = {
             "batch_id": batch_id, "source_name": f"census-{b}.xlsx", "sha256": batch_id * 4, "size_bytes": 1,
             "as_of": (dt.date(2026, 1, 1) + dt.timedelta(days=b % 330)).isoformat(), "template_edition": None,

@@ -348,11 +348,12 @@ def _line(title: str, points: list[tuple[str, int]], colour: str) -> str:
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
     dots = "".join(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{colour}'><title>{html.escape(k)}: {v:,}"
                    f"</title></circle>" for (x, y), (k, v) in zip(xy, points, strict=True))
-    # Every label when they fit (about one per 40 px), else every n-th, the last always.
+    # Every label when they fit (about one per 40 px), else every n-th counted back from the last, which always
+    # shows (the latest week is the one an analyst looks for) without crowding the one before it.
     every = max(1, -(-len(points) * 40 // (w - 2 * pad)))
     labels = "".join(f"<text x='{x:.1f}' y='{h - 15}' class='tick' text-anchor='middle'>{html.escape(k[5:])}</text>"
                      for i, ((x, _), (k, _)) in enumerate(zip(xy, points, strict=True))
-                     if i % every == 0 or i == len(points) - 1)
+                     if (len(points) - 1 - i) % every == 0)
     return (f"<figure><figcaption>{html.escape(title)}</figcaption><svg viewBox='0 0 {w} {h}' width='{w}' "
             f"height='{h}' role='img' aria-label='{html.escape(title)}'>"
             f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#999'/>"
@@ -376,7 +377,9 @@ def _table(title: str, table: Table) -> str:
                 # White to red with the count: the matrix's hot spots stand out.
                 shade = f" style='background:rgba(192,57,43,{0.08 + 0.5 * v / peak:.2f})'"
             return f"<td class='num' data-v='{v}'{shade}>{v:,}</td>"
-        return f"<td>{html.escape(str(v))}</td>"
+        text = str(v)
+        # A short value (a code, an EIN, a date) stays on one line; long ones (messages, sentences) wrap.
+        return f"<td{' class=nw' if len(text) <= 24 else ''}>{html.escape(text)}</td>"
 
     body = "".join("<tr>" + "".join(cell(v, c) for c, v in enumerate(r)) + "</tr>" for r in table.rows) or (
         f"<tr><td colspan='{len(table.header)}' class='none'>None in this period.</td></tr>")
@@ -401,7 +404,7 @@ figure{margin:0;border:1px solid #eee;border-radius:8px;padding:8px}figcaption{f
 .lbl,.val,.tick{font-size:12px;fill:#333}.none{color:#777}.note{color:#555;font-size:13px;margin:0 0 6px}
 nav{margin:16px 0;font-size:13px;line-height:1.8}nav a{margin-right:12px;color:#2F6DB5}
 ol.top li{margin:4px 0}.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;margin-bottom:16px}
-th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}td.num{text-align:right}
+th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}td.num{text-align:right}td.nw{white-space:nowrap}
 th{background:#f3f6fa;cursor:pointer;user-select:none;white-space:nowrap}
 th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
 table.matrix{width:auto}
