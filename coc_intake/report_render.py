@@ -58,8 +58,9 @@ def _matrix(report: Report, cells: dict[Employer, Any], first: str) -> Table:
     rows = [[e.label, report.by_employer[e][RowStatus.REJECTED], *(int(cells[e].get(k, 0)) for k in columns)]
             for e in employers]
     return Table(["employer", "rejected rows", *columns], rows, matrix=True,
-                 note=f"The {len(employers)} employers with most rejected rows; each cell counts the {first} "
-                      f"findings. " + _coverage(report))
+                 note=(f"The {len(employers)} employers with most rejected rows" if len(employers) != 1 else
+                       "The employer with rejected rows") + f"; each cell counts the {first} findings. "
+                      + _coverage(report))
 
 
 def _coverage(report: Report) -> str:
