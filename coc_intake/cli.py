@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from coc_intake import status_cmd
+from coc_intake.portal import commands as portal_commands
 from coc_intake.redact import redact
 from coc_intake.states import RowStatus
 
@@ -530,6 +531,8 @@ def help_cmd(
 
 
 app.command("status")(status_cmd.status)
+app.add_typer(portal_commands.accounts_app, name="accounts")
+app.command("portal")(portal_commands.portal)
 
 
 def main() -> None:
