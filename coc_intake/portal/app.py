@@ -93,6 +93,9 @@ class Portal:
             upload, dt.date.today(), self.settings.limits, account.eins, (account.ssn,) if account.ssn else ()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: asyncio.get_running_loop().run_in_executor(None, lambda: self.audit(
+            account.email, AuditAction.PRE_CHECK, upload.upload_id, state=upload.state.value,
+            status=str(upload.check.get("status", "")), rows=int(upload.check.get("counts", {}).get("rows", 0)))))
 
 
 def _portal(request: Request) -> Portal:
