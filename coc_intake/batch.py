@@ -58,16 +58,6 @@ def _batch_id(sha: str) -> str:
     return sha[:16]
 
 
-def batch_id_for(sha: str, authorization: Authorization | None) -> str:
-    """The batch of a file's bytes (their SHA-256, hex) as submitted with this authorization: a portal submission's
-    outcome depends on the account's EINs too, so the same bytes submitted under other EINs (another account, or
-    the same after the administrator added an EIN) are another batch, not ``already-processed``. Without a sidecar,
-    the bytes alone (``_batch_id``)."""
-    if authorization is None:
-        return _batch_id(sha)
-    return _batch_id(hashlib.sha256(f"{sha}|{authorization.fingerprint()}".encode()).hexdigest())
-
-
 def batch_id_of(data: bytes) -> tuple[str, str]:
     sha = hashlib.sha256(data).hexdigest()
     return _batch_id(sha), sha
@@ -91,7 +81,7 @@ class Submission:
 
     @property
     def batch_id(self) -> str:
-        return batch_id_for(self.sha, self.authorization)
+        return _batch_id(self.sha)
 
     @property
     def submission_id(self) -> str | None:

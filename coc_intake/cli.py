@@ -17,6 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from coc_intake import status_cmd
+from coc_intake.portal import commands as portal_commands
 from coc_intake.redact import redact
 from coc_intake.referrals_cli import app as referrals_app
 from coc_intake.states import RowStatus
@@ -232,51 +234,88 @@ def run(
     workers: Annotated[int, typer.Option(min=1, help="Prepare files in N processes on this machine.")] = 1,
     dask_address: Annotated[str | None, typer.Option(
         help="Prepare files on a Dask cluster (tcp://scheduler:8786) instead of this machine.")] = None,
+    plain: Annotated[bool, typer.Option(
+        "--plain", help="Plain lines: no progress bar, no table drawing, no line over 200 characters (the default "
+                        "when standard output is not a terminal).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's summary as one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Also show Prefect's and the library's log on the console (standard error).")] = False,
+    log_file: Annotated[Path | None, typer.Option(
+        "--log-file", metavar="PATH",
+        help="Where the log goes (default: logs/coc-run.log under the Prefect home, rotated at 10 MB).")] = None,
 ) -> None:
     """One nightly intake over every file waiting in the inbox.
 
-    Exit 0 when every file was processed (rejected rows are a normal outcome); 1 when a file could not be processed
-    for a system reason (it stays in the inbox).
+    Exit 0 when every file was processed (rejected rows are a normal outcome) or the inbox was empty; 1 when a file
+    could not be processed for a system reason (it stays in the inbox) or the run itself stopped on an error (one
+    line on the console, the details in the log file).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from coc_intake import logs, runs, runview
     from coc_intake.errors import ConfigError
+    from coc_intake.outbox import Outbox
     from coc_intake.settings import Settings
+    from coc_intake.store import absolute_uri, open_store
 
     day = _as_of(as_of)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    from coc_intake.store import absolute_uri
-
     # Absolute once, here: the flow's tasks, worker processes and the summary all get the same locations.
     inbox_uri = absolute_uri(inbox or settings.inbox)
     outbox_uri = absolute_uri(outbox or settings.outbox)
     if not inbox_uri.startswith("s3://") and not Path(inbox_uri).is_dir():
         raise _fail(f"The inbox {inbox_uri} is not a folder. Create it, or pass --inbox PATH.")
-    err.print(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ...")
-    import coc_intake.flows  # noqa: F401 - configures Prefect before it is imported
-    from coc_intake.flows._env import tie_server
+    import coc_intake.flows  # noqa: F401 - Prefect's settings (its home, where the log goes) before anything else
 
-    tie_server()  # a temporary Prefect server ends with this process, even a killed one
+    plain = plain or not out.is_terminal
+    box = Outbox(open_store(outbox_uri))
+    with logs.to_file(log_file or logs.default_file(), verbose=verbose) as routing:
+        try:
+            result = _night(inbox_uri, outbox_uri, box, day, settings, workers, dask_address, routing,
+                            bar=not (plain or as_json) and err.is_terminal)
+        except ConfigError as exc:
+            raise _fail(str(exc)) from None
+        except Exception as exc:  # a system error: the traceback to the log only
+            logging.getLogger("coc_intake.run").error("coc run stopped", exc_info=True)
+            raise _fail(f"the run stopped: {runs.one_line(f'{type(exc).__name__}: {exc}', 150)}. The details are in "
+                        f"{routing.path}.", 1) from None
+        finally:
+            from coc_intake.flows._env import stop_server
+
+            stop_server()
+    if as_json:
+        sys.stdout.buffer.write(runview.as_json(runs.record(result, box)))
+    else:
+        _print_run(result, box, plain=plain, inbox=inbox_uri)
+    raise typer.Exit(1 if result.failed else 0)
+
+
+def _night(inbox_uri: str, outbox_uri: str, box: Outbox, day: dt.date, settings: Any, workers: int,
+           dask_address: str | None, routing: Any, bar: bool) -> NightSummary:
+    """The night: without Prefect when the inbox holds no submission (docs/decisions.md), else the flow."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from coc_intake.batch import survey_inbox
+    from coc_intake.night import without_files
+    from coc_intake.store import open_store
+
+    listing = survey_inbox(open_store(inbox_uri))
+    if not listing.names:
+        return without_files(listing, box, day, settings)
+    err.print(escape(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ..."))
+    from coc_intake.flows._env import tie_server
+    from coc_intake.flows.intake import night_summary
+
+    routing.capture()  # Prefect set up its logging when it was imported, just now
+    tie_server(routing.path)  # a temporary Prefect server ends with this process, even a killed one
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, transient=False)
+                        console=err, transient=False, disable=not bar)
     with _signals_exit(), progress, _following(progress):
         state = _intake_flow(workers, dask_address)(inbox_uri, outbox_uri, day,
                                                     parallel=workers > 1 or dask_address is not None,
                                                     return_state=True)
-    from coc_intake.flows.intake import night_summary
-
-    try:
-        result = night_summary(state)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    from coc_intake.outbox import Outbox
-    from coc_intake.store import open_store
-
-    _print_run(result, Outbox(open_store(outbox_uri)))
-    raise typer.Exit(1 if result.failed else 0)
+    return night_summary(state)
 
 
 @contextlib.contextmanager
@@ -350,31 +389,12 @@ def _intake_flow(workers: int, dask_address: str | None) -> Any:
     return intake_flow.nightly_intake
 
 
-def _print_run(result: NightSummary, outbox: Outbox) -> None:
-    table = Table(title=f"Intake as of {result.as_of.isoformat()}")
-    for name in ("File", "Result", "Rows", "Approved", "Referred", "Rejected", "Batch"):
-        table.add_column(name, overflow="fold")
-    for f in result.files:
-        table.add_row(_shown(f.name), f.result, str(f.rows), str(f.approved), str(f.referred), str(f.rejected),
-                      f.batch_id)
-    for failure in result.failures:
-        table.add_row(_shown(failure.name), "[red]failed — left in the inbox[/]", "", "", "", "", "")
-    out.print(table)
-    for failure in result.failures:
-        out.print(f"[red]{_shown(failure.name)}[/]: {escape(failure.error)}")
-    for f in result.files:
-        if f.note:  # set aside, changed in the inbox, or its source could not be taken out
-            out.print(f"[yellow]{_shown(f.name)}[/]: {_shown(f.note)}")
-    m = result.mail
-    kept = f"{m.failed} failed" + (f" and {m.deferred} not tried in the delivery time budget" if m.deferred else "")
-    out.print(f"Confirmations: {m.sent} sent, {m.written} written to {outbox.mail_folder()}, "
-              f"{kept} (kept for the next run).")
-    for e in m.errors:
-        out.print(f"[yellow]{escape(e)}[/]")
-    if result.files or result.failures:
-        out.print(f"Batches are in {outbox.batches_folder()} (results.xlsx for the employer).")
-    else:
-        out.print("The inbox was empty: nothing to do.")
+def _print_run(result: NightSummary, outbox: Outbox, *, plain: bool = False, inbox: str = "the inbox") -> None:
+    """The run's summary on ``out``: a table, or plain lines (``runview``)."""
+    from coc_intake import runs, runview
+
+    runview.show(out, runs.record(result, outbox), plain=plain, inbox=inbox, mail_folder=outbox.mail_folder(),
+                 batches_folder=outbox.batches_folder())
 
 
 def _shown(text: str) -> str:
@@ -510,6 +530,11 @@ def help_cmd(
     if found.aliases:
         out.print("Also accepted as a header: " + ", ".join(found.aliases))
     out.print(found.help)
+
+
+app.command("status")(status_cmd.status)
+app.add_typer(portal_commands.accounts_app, name="accounts")
+app.command("portal")(portal_commands.portal)
 
 
 def main() -> None:

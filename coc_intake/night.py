@@ -11,14 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from coc_intake import redact
-from coc_intake.batch import FileSummary
+from coc_intake import mail, redact, runs
+from coc_intake.batch import FileSummary, InboxListing
 from coc_intake.mail import MailSummary
 from coc_intake.states import RowStatus
+
+if TYPE_CHECKING:
+    from coc_intake.outbox import Outbox
+    from coc_intake.settings import Settings
 
 #: Progress goes out as log records of this logger (``event`` and ``data`` attributes), so that whoever runs the
 #: night (the CLI's progress bar) can follow it without the orchestration knowing who listens.
@@ -137,3 +141,11 @@ def shown_summary(summary: FileSummary) -> FileSummary:
 def announce(event: str, data: object) -> None:
     """``files`` (the names, a list), ``file`` (a FileSummary) or ``failed`` (a FileFailure)."""
     PROGRESS.info(event, extra={"event": event, "data": data})
+
+
+def without_files(listing: InboxListing, outbox: Outbox, as_of: dt.date, settings: Settings) -> NightSummary:
+    """The night of an inbox that holds no submission, run without the orchestrator (docs/decisions.md): the
+    entries set aside are listed, the confirmations still queued are delivered, and the run is recorded."""
+    summary = NightSummary(as_of, list(listing.set_aside), [], mail.deliver(outbox, settings))
+    runs.record_run(outbox, summary)
+    return summary

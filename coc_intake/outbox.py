@@ -18,6 +18,7 @@ This module is the one place that knows the outbox's layout (``docs/outputs.md``
     referrals/index.parquet                                       the queue's index: every batch's referrals, joined
     reports/<name>                                                the analysts' reports
     audit/<YYYY-MM-DD>/<HHMMSS.ffffff>-<8 hex>.json               the audit log: one record each, appended
+    runs/<UTC time>.json                                          a record of each run: every file's result and why
 
 The commit protocol: a batch's documents are written first, then its manifest is *staged*
 (``manifest.pending.json``), and ``commit`` turns the staged manifest into ``manifest.json``, flushed to disk. A
@@ -33,7 +34,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -42,11 +43,12 @@ from typing import Any
 import orjson
 
 from coc_intake.filewriter import FileWriter
-from coc_intake.store import Store
+from coc_intake.store import LocalStore, Store
 
 _BATCHES, _CLAIMS = "batches/", "claims/"
 _MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
 _DECISIONS, _REPORTS, _AUDIT = "decisions/", "reports/", "audit/"
+_DECISIONS, _REPORTS, _RUNS = "decisions/", "reports/", "runs/"
 _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
 _HISTORY = "history.parquet"
 _REFERRALS, _REFERRAL_INDEX = "referrals.parquet", "referrals/index.parquet"
@@ -263,6 +265,36 @@ class Outbox:
         doc: dict[str, Any] = orjson.loads(self.store.read(self.manifest_key(batch_id)))
         return doc
 
+    def batch_ids(self) -> list[str]:
+        """The IDs of the batch folders, committed or not, in order: one listing of the ``batches/`` level (not of
+        every file under it, as ``committed`` does)."""
+        return [e.key[len(_BATCHES):] for e in self.store.entries(_BATCHES) if e.kind == "folder"]
+
+    def batches_with_source(self, name: str) -> list[str]:
+        """The committed batches whose ``source/`` holds a file of this name: the batch it made, and any batch whose
+        bytes it repeated (taken out of the inbox as already processed)."""
+        return self._committed_holding(lambda batch_id: self._source_key(batch_id, name))
+
+    def batches_with_request(self, request_id: str) -> list[str]:
+        """The committed batches that hold the request's document (usually one)."""
+        return self._committed_holding(lambda batch_id: self.request_key(batch_id, request_id))
+
+    def _committed_holding(self, key_of: Callable[[str], str]) -> list[str]:
+        """One existence check per batch folder (stat calls locally, HEAD requests side by side on S3), then the
+        commit markers of the few that hold the key."""
+        ids = self.batch_ids()
+        if isinstance(self.store, LocalStore):
+            held = [self.store.exists(key_of(b)) for b in ids]
+        else:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                held = list(pool.map(lambda b: self.store.exists(key_of(b)), ids))
+        return [b for b, yes in zip(ids, held, strict=True) if yes and self.is_committed(b)]
+
+    def request(self, batch_id: str, request_id: str) -> dict[str, Any]:
+        """A request document (it holds full SSNs: read it for its status, never show it whole)."""
+        doc: dict[str, Any] = orjson.loads(self.store.read(self.request_key(batch_id, request_id)))
+        return doc
+
     def manifests(self) -> Iterator[dict[str, Any]]:
         """Every committed batch's manifest, in order of batch ID."""
         for batch_id in self.committed():
@@ -391,6 +423,29 @@ class Outbox:
     def decision(self, request_id: str, n: int) -> dict[str, Any]:
         doc: dict[str, Any] = orjson.loads(self.store.read(self._decision_key(request_id, n)))
         return doc
+
+    # Run records: what each run did with every file, for ``coc status`` and the portal.
+    def record_run(self, record: dict[str, Any]) -> str:
+        """Write a run's record as ``runs/<UTC time>.json`` (a name that sorts in time order, never overwritten);
+        where it went, for the reader."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        body = orjson.dumps(record, option=orjson.OPT_INDENT_2)
+        n = 0
+        while not self.store.create(key := f"{_RUNS}{stamp}{f'-{n}' if n else ''}.json", body):
+            n += 1
+        return self.store.describe(key)
+
+    def runs(self) -> list[str]:
+        """The names of the run records, oldest first."""
+        return sorted(k[len(_RUNS):] for k in self.store.list(_RUNS) if k.endswith(".json"))
+
+    def run(self, name: str) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.store.read(f"{_RUNS}{name}"))
+        return doc
+
+    def latest_run(self) -> dict[str, Any] | None:
+        names = self.runs()
+        return self.run(names[-1]) if names else None
 
     # Reports.
     def write_report(self, name: str, data: bytes) -> str:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from coc_intake import agreements, jsonrows, schemas
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.engine import CheckedRows, Outcome
-from coc_intake.findings import records
+from coc_intake.findings import mask_ssn, records
 from coc_intake.redact import redact
 from coc_intake.states import REQUESTING, RowStatus
 
@@ -253,24 +253,83 @@ def _masked(column: pd.Series) -> pd.Series:
     return text.map({value: redact(value) for value in text.unique()})
 
 
+#: How many of the most frequent rejected values per field a manifest keeps (docs/outputs.md#manifestjson).
+TOP_VALUES = 20
+
+
+def _counts(codes: pd.Series) -> dict[str, int]:
+    return {str(k): int(n) for k, n in sorted(codes.value_counts().items())}
+
+
+def _per_key(findings: pd.DataFrame, key: pd.Series) -> dict[str, dict[str, int]]:
+    """Findings of rows, counted per code under the key of their row (``key`` is indexed by sheet row)."""
+    if findings.empty:
+        return {}
+    keys = key.reindex(findings["row"].astype("int64").to_numpy()).to_numpy()
+    table = pd.crosstab(keys, findings["code"].to_numpy())
+    return {str(k): {str(c): int(n) for c, n in counts.items() if n} for k, counts in table.iterrows()}
+
+
+def _host_keys(host: pd.Series, errors: pd.DataFrame) -> pd.Series:
+    """Each row's host country: its code where it was recognised, else ``|`` and what was typed (a rejecting
+    finding quotes it, masked), else "" (left blank)."""
+    typed = errors[errors["field"].eq("host_country") & errors["value"].notna()].drop_duplicates("row")
+    typed_by_row = pd.Series(typed["value"].astype(str).to_numpy(), index=typed["row"].astype("int64").to_numpy())
+    shown = typed_by_row.reindex(host.index).fillna("")
+    return host.where(host.ne("") | shown.eq(""), "|" + shown)
+
+
+def _rejected_values(errors: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Per field, the ``TOP_VALUES`` most frequent rejected values with their code and count; a blank cell as "".
+    Only fields whose values the data dictionary lets a report quote; an SSN masked (docs/decisions.md#report)."""
+    policy = {key: f.in_reports for key, f in schemas.fields().items()}
+    quoted = errors[errors["field"].map(lambda k: policy.get(k, "counts") != "counts")]
+    if quoted.empty:
+        return {}
+    values = quoted["value"].astype(object).where(quoted["value"].notna(), "")
+    values = values.where(quoted["field"].ne("ssn"), values.map(lambda v: mask_ssn(v) if v else ""))
+    grouped = pd.DataFrame({"field": quoted["field"].to_numpy(), "value": values.to_numpy(),
+                            "code": quoted["code"].to_numpy()}).value_counts().reset_index(name="count")
+    grouped = grouped.sort_values(["field", "count", "value", "code"], ascending=[True, False, True, True],
+                                  kind="stable")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for field, part in grouped.groupby("field", sort=True):
+        top = part.head(TOP_VALUES)
+        out[str(field)] = [{"value": redact(str(v)), "code": str(c), "count": int(n)}
+                           for v, c, n in zip(top["value"], top["code"], top["count"], strict=True)]
+    return out
+
+
 def _breakdown(outcome: Outcome) -> dict[str, Any]:
-    """Rows by status per employer and per host country, and the fields of rejecting findings: what the analysts'
-    report needs beyond the counts, without personal data (an EIN identifies a business, not a person). The keys
-    are masked (docs/outputs.md#confidentiality): a sole proprietor's employer name may hold an SSN, and a rejected
-    row's EIN or country is what was typed."""
+    """What the analysts' report needs beyond the counts, without personal data (docs/outputs.md#manifestjson):
+    rows by status per employer (with its findings per code and its rejecting fields) and per host country (with
+    its referral reasons), the rejecting fields, and the most frequent rejected values of the fields the data
+    dictionary lets a report quote. An EIN identifies a business, not a person. The keys are masked
+    (docs/outputs.md#confidentiality): a sole proprietor's employer name may hold an SSN, and a rejected row's EIN
+    or country is what was typed."""
     if not isinstance(outcome, CheckedRows) or outcome.rows.empty:
-        return {"employers": [], "host_countries": [], "rejecting_fields": {}}
+        return {"employers": [], "host_countries": [], "rejecting_fields": {}, "rejected_values": {}}
     v = outcome.values
     rows = outcome.rows
-    ein = _masked(v["employer_ein"])
-    names = _masked(v["employer_name"])
-    employers = []
-    for e in _status_counts(rows, ein + "|" + names):
-        number, _, name = e.pop("key").partition("|")
-        employers.append({"ein": number, "name": name, **e})
-    host = _masked(v["host_country"])
-    countries = [{"country": c.pop("key"), **c} for c in _status_counts(rows, host)]
     f = outcome.findings
-    errors = f[f["severity"].eq("error") & f["field"].notna() & f["scope"].eq("cell")]
-    fields_count = {str(k): int(n) for k, n in sorted(errors["field"].value_counts().items())}
-    return {"employers": employers, "host_countries": countries, "rejecting_fields": fields_count}
+    of_rows = f[f["scope"].eq("cell") & f["row"].notna()]
+    errors = of_rows[of_rows["severity"].eq("error") & of_rows["field"].notna()]
+    employer = _masked(v["employer_ein"]) + "|" + _masked(v["employer_name"])
+    codes = _per_key(of_rows, employer)
+    rejecting = _per_key(errors.assign(code=errors["field"]), employer)
+    employers = []
+    for e in _status_counts(rows, employer):
+        key = e.pop("key")
+        number, _, name = key.partition("|")
+        employers.append({"ein": number, "name": name, **e, "codes": codes.get(key, {}),
+                          "fields": rejecting.get(key, {})})
+    host = _host_keys(_masked(v["host_country"]), errors)
+    referrals = _per_key(of_rows[of_rows["code"].isin(REFERRAL_CODES)], host)
+    countries = []
+    for c in _status_counts(rows, host):
+        key = c.pop("key")
+        code, bar, typed = key.partition("|")
+        countries.append({"country": code, **({"typed": typed} if bar else {}), **c,
+                          "referrals": referrals.get(key, {})})
+    return {"employers": employers, "host_countries": countries, "rejecting_fields": _counts(errors["field"]),
+            "rejected_values": _rejected_values(errors)}

@@ -46,7 +46,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = redact(message)
-        if masked != message:
+        if masked != message and not _mask_args(record, masked):
             record.msg, record.args = masked, None
         if record.exc_info and record.exc_info[0] is not None:
             # A traceback ends with the exception's message, which may quote a cell: keep only its masked text.
@@ -55,6 +55,23 @@ class RedactingFilter(logging.Filter):
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+def _mask_args(record: logging.LogRecord, masked: str) -> bool:
+    """Mask the text arguments of a record in place, keeping them arguments (uvicorn's access formatter unpacks
+    them); False when that does not give the masked message, and the caller flattens the record instead."""
+    if not isinstance(record.args, tuple) or not isinstance(record.msg, str):
+        return False
+    original = record.msg, record.args
+    record.msg = redact(record.msg)
+    record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+    try:
+        if record.getMessage() == masked:
+            return True
+    except (TypeError, ValueError):
+        pass
+    record.msg, record.args = original
+    return False
 
 
 class SanitizedError(Exception):

@@ -1,19 +1,22 @@
 """The analysts' rejection report (``coc report``): what goes wrong, where, for whom, and whether it is getting better.
 
-It reads the committed batches' manifests only (counts, error counts, the breakdown by employer, host country and
-rejecting field), so a thousand batches take a moment. It never reads a request, a source or a results workbook, and
-no SSN reaches it: what it takes from a manifest as text (file names, employer names, messages) is masked again, for
-manifests written before the manifest masked them (docs/outputs.md#confidentiality).
+It reads the committed batches' manifests only (counts, error counts, the breakdown by employer, host country,
+rejecting field and rejected value), so a thousand batches take a moment. It never reads a request, a source or a
+results workbook, and no SSN reaches it: what it takes from a manifest as text (file names, employer names,
+values, messages) is masked again, for manifests written before the manifest masked them
+(docs/outputs.md#confidentiality). A manifest written before the breakdown had a part contributes what it has
+(docs/report.md#older-batches).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
+from coc_intake.countries import name_of
 from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.states import FileResult, RowStatus
@@ -22,6 +25,14 @@ from coc_intake.states import FileResult, RowStatus
 COUNTS = ("rows", *(s.value for s in (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)))
 #: The counts of a manifest's totals: those, and the rows already requested (a manifest's own, since 2026.2).
 TOTALS = (*COUNTS, RowStatus.ALREADY_REQUESTED.key)
+#: How many employers the matrices and the employer trends show (those with most rejected rows).
+TOP_EMPLOYERS = 15
+#: How many of a field's most frequent rejected values the report shows (each manifest keeps its own top 20).
+TOP_VALUES = 20
+#: The referral worklist's age groups, in days since the batch's as-of date: (label, first day, last day).
+AGE_GROUPS = (("0-7 days", 0, 7), ("8-30 days", 8, 30), ("over 30 days", 31, None))
+
+Counts = dict[str, int]
 
 
 @dataclass
@@ -46,6 +57,47 @@ class Totals:
         return self.rejected / self.rows if self.rows else 0.0
 
 
+class Employer(NamedTuple):
+    """An employer as the report names it: the EIN as typed (masked), and the name typed most often with it."""
+
+    ein: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        if self.ein:
+            return f"{self.name} ({self.ein})" if self.name else f"(no name) ({self.ein})"
+        return f"{self.name} (no EIN)" if self.name else "(no employer given: self-employed or left blank)"
+
+
+class Host(NamedTuple):
+    """A host country: its code where intake recognised it, else what was typed ("" for both: left blank)."""
+
+    code: str
+    typed: str = ""
+
+    @property
+    def label(self) -> str:
+        if self.code:
+            return self.code
+        return f'"{self.typed}"' if self.typed else "(not given)"
+
+    @property
+    def name(self) -> str:
+        if self.code:
+            return name_of(self.code)
+        return "not recognised, as typed" if self.typed else "(not given)"
+
+
+@dataclass
+class WorkItem:
+    """Referred rows of one reason and host country, by age."""
+
+    rows: int = 0
+    oldest_days: int = 0
+    by_age: Counter[str] = field(default_factory=Counter)
+
+
 @dataclass
 class Report:
     since: dt.date | None
@@ -59,14 +111,36 @@ class Report:
     referrals: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     fields: Counter[str] = field(default_factory=Counter)
-    by_country: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_employer: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
-    by_week: dict[dt.date, dict[str, int]] = field(default_factory=dict)
+    by_country: dict[Host, Counts] = field(default_factory=dict)
+    by_employer: dict[Employer, Counts] = field(default_factory=dict)
+    by_week: dict[dt.date, Counts] = field(default_factory=dict)
     rejected_files: list[dict[str, Any]] = field(default_factory=list)
+    employer_codes: dict[Employer, Counter[str]] = field(default_factory=dict)
+    """Rejecting findings per employer and code (the employer × error-code matrix)."""
+    employer_fields: dict[Employer, Counter[str]] = field(default_factory=dict)
+    """Rejecting findings per employer and field (the employer × field matrix)."""
+    employer_weeks: dict[Employer, dict[dt.date, Counts]] = field(default_factory=dict)
+    rejected_values: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    """Per field, (value as the manifest keeps it, code) → findings; "" is a blank cell."""
+    worklist: dict[tuple[str, Host], WorkItem] = field(default_factory=dict)
+    """Referred rows per (reason, host country); a batch without referral reasons by host under Host("?")."""
+    detailed_batches: int = 0
+    """Batches in the period whose manifest has the employer, field and value breakdown (docs/report.md)."""
 
     def top_problems(self, n: int = 5) -> list[tuple[str, int, str]]:
         """(code, findings, what it means) for the n most frequent rejecting codes."""
         return [(code, count, describe(code)) for code, count in self.by_code.most_common(n)]
+
+    def top_employers(self, n: int = TOP_EMPLOYERS) -> list[Employer]:
+        """The n employers with most rejected rows (then most rows, then by EIN)."""
+        ranked = sorted(self.by_employer.items(),
+                        key=lambda kv: (-kv[1][RowStatus.REJECTED], -kv[1]["rows"], kv[0]))
+        return [e for e, counts in ranked[:n] if counts[RowStatus.REJECTED]]
+
+    def top_values(self, field_key: str, n: int = TOP_VALUES) -> list[tuple[str, str, int]]:
+        """(value, code, findings) of the n most frequent rejected values of a field."""
+        ranked = sorted(self.rejected_values.get(field_key, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(value, code, count) for (value, code), count in ranked[:n]]
 
 
 def describe(code: str) -> str:
@@ -78,7 +152,7 @@ def _week(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
-def _bump(table: dict[Any, dict[str, int]], key: Any, entry: dict[str, Any]) -> None:
+def _bump(table: dict[Any, Counts], key: Any, entry: dict[str, Any]) -> None:
     slot = table.setdefault(key, dict.fromkeys(COUNTS, 0))
     for k in slot:
         slot[k] += int(entry.get(k) or 0)
@@ -86,6 +160,46 @@ def _bump(table: dict[Any, dict[str, int]], key: Any, entry: dict[str, Any]) -> 
 
 def load_manifests(outbox: Outbox) -> list[dict[str, Any]]:
     return list(outbox.manifests())
+
+
+def _age_group(days: int) -> str:
+    for label, first, last in AGE_GROUPS:
+        if days >= first and (last is None or days <= last):
+            return label
+    return AGE_GROUPS[0][0]  # a batch dated after the period's end (none are: the period bounds them)
+
+
+class _Employers:
+    """Rows per employer as the manifests list them (EIN and name as typed), named once every batch is read."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Counter[str]] = defaultdict(Counter)
+        self.counts: dict[str, Counts] = {}
+        self.codes: dict[str, Counter[str]] = defaultdict(Counter)
+        self.fields: dict[str, Counter[str]] = defaultdict(Counter)
+        self.weeks: dict[str, dict[dt.date, Counts]] = defaultdict(dict)
+
+    def add(self, entry: dict[str, Any], week: dt.date) -> None:
+        ein, name = redact(str(entry["ein"])), redact(str(entry["name"]))
+        self.names[ein][name] += int(entry.get("rows") or 0)
+        _bump(self.counts, ein, entry)
+        _bump(self.weeks[ein], week, entry)
+        for code, n in (entry.get("codes") or {}).items():
+            if code in CATALOG and CATALOG[code].severity == "error" and code not in REFERRAL_CODES:
+                self.codes[ein][code] += int(n)
+        self.fields[ein].update({str(k): int(n) for k, n in (entry.get("fields") or {}).items()})
+
+    def into(self, report: Report) -> None:
+        for ein, names in self.names.items():
+            # The name typed most often; on a tie the first in alphabetical order, so that the report is stable.
+            name = min(names.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+            who = Employer(ein, name)
+            report.by_employer[who] = self.counts[ein]
+            report.employer_weeks[who] = self.weeks[ein]
+            if ein in self.codes:
+                report.employer_codes[who] = self.codes[ein]
+            if ein in self.fields:
+                report.employer_fields[who] = self.fields[ein]
 
 
 def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: dt.date | None = None) -> Report:
@@ -98,39 +212,117 @@ def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: 
         length = (hi - lo).days + 1
         report.previous_since, report.previous_until = lo - dt.timedelta(days=length), lo - dt.timedelta(days=1)
         report.previous = Totals()
+    employers = _Employers()
     for doc, day in zip(manifests, days, strict=True):
         if report.previous is not None and report.previous_since <= day <= report.previous_until:  # type: ignore[operator]
             report.previous.add(doc)
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue
-        report.totals.add(doc)
-        _bump(report.by_week, _week(day), doc)
-        for code, n in doc.get("error_counts", {}).items():
-            if code in REFERRAL_CODES:
-                report.referrals[code] += n
-            elif CATALOG[code].severity == "error":
-                report.by_code[code] += n
-            else:
-                report.warnings[code] += n
-        breakdown = doc.get("breakdown") or {}
-        for e in breakdown.get("employers", []):
-            _bump(report.by_employer, (redact(e["ein"]), redact(e["name"])), e)
-        for c in breakdown.get("host_countries", []):
-            _bump(report.by_country, redact(c["country"]), c)
-        report.fields.update(breakdown.get("rejecting_fields", {}))
-        if doc["status"] == FileResult.REJECTED_FILE:
-            first = (doc.get("file_errors") or [{}])[0]
-            report.rejected_files.append({"file": redact(doc["source_name"]), "batch_id": doc["batch_id"],
-                                          "as_of": doc["as_of"], "code": first.get("code", ""),
-                                          "message": redact(first.get("message") or "")})
+        _add(report, doc, day, employers)
+    employers.into(report)
     return report
 
 
-def _change(now: int | float, before: int | float) -> str:
-    if not before:
-        return "new" if now else "—"
-    pct = (now - before) / before * 100
-    return f"{pct:+.0f} %"
+def _add(report: Report, doc: dict[str, Any], day: dt.date, employers: _Employers) -> None:
+    """One batch of the period into the report."""
+    week = _week(day)
+    age = (report.until - day).days if report.until else 0
+    report.totals.add(doc)
+    _bump(report.by_week, week, doc)
+    referrals: Counter[str] = Counter()
+    for code, n in doc.get("error_counts", {}).items():
+        if code in REFERRAL_CODES:
+            referrals[code] += n
+        elif CATALOG[code].severity == "error":
+            report.by_code[code] += n
+        else:
+            report.warnings[code] += n
+    report.referrals.update(referrals)
+    breakdown = doc.get("breakdown") or {}
+    for e in breakdown.get("employers", []):
+        employers.add(e, week)
+    by_host = False
+    for c in breakdown.get("host_countries", []):
+        host = Host(redact(str(c["country"])), redact(str(c.get("typed") or "")))
+        _bump(report.by_country, host, c)
+        if "referrals" in c:
+            by_host = True
+            for code, n in c["referrals"].items():
+                _work(report, code, host, int(n), age)
+    if not by_host:  # an older manifest: its referral reasons without their host countries
+        for code, n in referrals.items():
+            _work(report, code, Host("", "?"), n, age)
+    report.fields.update(breakdown.get("rejecting_fields", {}))
+    if "rejected_values" in breakdown:
+        report.detailed_batches += 1
+        for field_key, values in breakdown["rejected_values"].items():
+            counter = report.rejected_values.setdefault(field_key, Counter())
+            for v in values:
+                counter[(redact(str(v["value"])), str(v["code"]))] += int(v["count"])
+    if doc["status"] == FileResult.REJECTED_FILE:
+        first = (doc.get("file_errors") or [{}])[0]
+        report.rejected_files.append({"file": redact(doc["source_name"]), "batch_id": doc["batch_id"],
+                                      "as_of": doc["as_of"], "code": first.get("code", ""),
+                                      "message": redact(first.get("message") or "")})
+
+
+def _work(report: Report, reason: str, host: Host, rows: int, age: int) -> None:
+    if not rows:
+        return
+    item = report.worklist.setdefault((reason, host), WorkItem())
+    item.rows += rows
+    item.oldest_days = max(item.oldest_days, age)
+    item.by_age[_age_group(age)] += rows
+
+
+# --- the trend in words --------------------------------------------------------------------------------------
+
+
+def _moved(what: str, now: int, before: int) -> str:
+    """'Rejected rows rose from 1 to 4 (+300 %).' and its other forms."""
+    if now == before:
+        return f"{what} stayed at {now:,}."
+    verb = "rose" if now > before else "fell"
+    share = f" ({(now - before) / before:+.0%})" if before else ""
+    return f"{what} {verb} from {before:,} to {now:,}{share}."
+
+
+def _rate_moved(now: float, before: float) -> str:
+    points = (now - before) * 100
+    if abs(points) < 0.05:
+        return f"The rejection rate stayed at {now:.1%}."
+    verb = "rose" if points > 0 else "fell"
+    return f"The rejection rate {verb} from {before:.1%} to {now:.1%} ({abs(points):.1f} percentage points)."
+
+
+def trend_sentences(report: Report) -> list[str]:
+    """The period against the previous one of the same length, in plain sentences."""
+    if report.previous is None:
+        return []
+    p, t = report.previous, report.totals
+    before = f"the previous period ({report.previous_since} to {report.previous_until})"
+    if not p.batches:
+        return [f"No batches in {before} to compare with."]
+    if not t.batches:
+        return [f"No batches in this period; {before} had {p.rows:,} rows, {p.rejected:,} rejected."]
+    return [f"Against {before}:", _moved("Rows", t.rows, p.rows), _moved("Rejected rows", t.rejected, p.rejected),
+            _rate_moved(t.rejection_rate, p.rejection_rate)]
+
+
+def employer_trend(report: Report, who: Employer) -> str:
+    """How an employer's rejection rate moved from its first to its last week with rows in the period."""
+    weeks = [(w, c) for w, c in sorted(report.employer_weeks.get(who, {}).items()) if c["rows"]]
+    if not weeks:
+        return "No rows in this period."
+    (first, a), (last, b) = weeks[0], weeks[-1]
+    rate_a, rate_b = a[RowStatus.REJECTED] / a["rows"], b[RowStatus.REJECTED] / b["rows"]
+    if first == last:
+        return f"Only the week of {first}: {a['rows']:,} rows, {rate_a:.1%} rejected."
+    if abs(rate_b - rate_a) < 0.0005:
+        return f"Steady at {rate_b:.1%} rejected from the week of {first} to the week of {last}."
+    verb = "Improved" if rate_b < rate_a else "Worsened"
+    return (f"{verb}: {rate_a:.1%} rejected in the week of {first}, {rate_b:.1%} in the week of {last} "
+            f"({len(weeks)} weeks with rows).")
 
 
 def headline_markdown(report: Report) -> str:
@@ -140,11 +332,9 @@ def headline_markdown(report: Report) -> str:
     lines = [f"# Rejections, {period}", "",
              f"**{t.rows:,} rows** in {t.batches} batches: {t.approved:,} approved, {t.referred:,} referred, "
              f"**{t.rejected:,} rejected** ({t.rejection_rate:.1%}); {t.files_rejected} files rejected whole."]
-    if report.previous is not None:
-        p = report.previous
-        lines.append(f"Previous period ({report.previous_since} to {report.previous_until}): {p.rows:,} rows, "
-                     f"{p.rejected:,} rejected ({p.rejection_rate:.1%}); "
-                     f"rejected rows {_change(t.rejected, p.rejected)}.")
+    trend = trend_sentences(report)
+    if trend:
+        lines += ["", " ".join(trend)]
     lines += ["", "| top problems | findings | what it means |", "|---|---|---|"]
     lines += [f"| {code} | {n:,} | {text} |" for code, n, text in report.top_problems()]
     if report.referrals:

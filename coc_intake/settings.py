@@ -85,6 +85,23 @@ class Settings(BaseSettings):
     """COC_S3_KMS_KEY_ID: S3 objects are encrypted with aws:kms and this key; unset, with AES256."""
     s3_addressing_style: Literal["auto", "virtual", "path"] = "auto"
     """COC_S3_ADDRESSING_STYLE: path suits S3-compatible servers without virtual-host buckets."""
+    state_dir: str = Field(default_factory=lambda: str(project_root() / ".coc"))
+    """COC_STATE_DIR: the portal's own files on this host: the accounts database by default, uploads being checked,
+    the session key when none is set."""
+    accounts_url: str | None = None
+    """COC_ACCOUNTS_URL: the accounts database, an SQLAlchemy URL (postgresql://…); unset, an SQLite file in
+    state_dir."""
+    portal_secret: Annotated[str | None, Field(repr=False)] = None
+    """COC_PORTAL_SECRET: the key that signs session cookies (the same on every portal host); unset, one made once
+    and kept in state_dir."""
+    portal_session_minutes: Annotated[int, Field(gt=0)] = 60
+    """COC_PORTAL_SESSION_MINUTES: a session cookie expires this long after sign-in."""
+    portal_sign_in_attempts: Annotated[int, Field(gt=0)] = 5
+    """COC_PORTAL_SIGN_IN_ATTEMPTS: failed sign-ins in a row that lock an account."""
+    portal_lockout_minutes: Annotated[int, Field(gt=0)] = 15
+    """COC_PORTAL_LOCKOUT_MINUTES: how long a locked account stays locked."""
+    portal_check_workers: Annotated[int, Field(gt=0)] = 2
+    """COC_PORTAL_CHECK_WORKERS: processes that run the portal's pre-checks."""
     limits: Limits = Field(default_factory=Limits)
     """COC_MAX_BYTES, COC_MAX_UNCOMPRESSED, COC_MAX_RATIO, COC_MAX_ROWS, COC_MAX_COLUMNS."""
 
@@ -98,7 +115,7 @@ class Settings(BaseSettings):
             except SettingsError as exc:
                 raise ConfigError(str(exc)) from None
 
-    @field_validator("inbox", "outbox")
+    @field_validator("inbox", "outbox", "state_dir")
     @classmethod
     def _absolute(cls, uri: str) -> str:
         # Resolved once, where the setting enters: a relative folder is the current folder's at that moment.

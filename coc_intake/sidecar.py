@@ -101,9 +101,6 @@ class Authorization:
     def of(cls, record: SubmissionRecord) -> Authorization:
         return cls(frozenset(record.eins), frozenset(re.sub(r"\D", "", s) for s in record.ssns))
 
-    def fingerprint(self) -> str:
-        """The same text for the same authorization, whatever the order (part of a portal batch's identity)."""
-        return ";".join(sorted(self.eins)) + "|" + ";".join(sorted(self.ssns))
 
 
 def sidecar_key(name: str) -> str:

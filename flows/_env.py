@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from coc_intake.settings import project_root
 
@@ -32,14 +34,15 @@ def configure() -> None:
         os.environ.setdefault(key, value)
 
 
-def tie_server() -> None:
+def tie_server(output: Path | None = None) -> None:
     """Make the temporary server Prefect starts in this process, if it needs one, end with the process, even when
     the process is killed (``_server.TiedServer``; docs/decisions.md).
 
     Prefect asks ``SubprocessASGIServer()`` for its server, which returns the instance registered for the default
     port (``None``), so registering a ``TiedServer`` there first is enough. Nothing changes when ``PREFECT_API_URL``
     names a server (no temporary one is started; the server module is not even imported) or when a server is
-    registered already (Prefect's test harness registers its own).
+    registered already (Prefect's test harness registers its own). With ``output`` the server's own output goes
+    to that file (the run's log), not to the console.
     """
     from prefect.settings import PREFECT_API_URL
 
@@ -50,4 +53,22 @@ def tie_server() -> None:
     from coc_intake.flows._server import TiedServer
 
     if None not in SubprocessASGIServer._instances:
-        TiedServer()  # registers itself under the default port (SubprocessASGIServer.__new__)
+        TiedServer().output = output  # registers itself under the default port (SubprocessASGIServer.__new__)
+
+
+def stop_server() -> None:
+    """Stop the temporary server ``tie_server`` made, if it runs, now rather than at the process's exit: what it
+    logs on the way goes where the run's logs go, not to a console given back already."""
+    tied = sys.modules.get("coc_intake.flows._server")
+    if tied is None:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer._instances.get(None)
+    if isinstance(server, tied.TiedServer) and server.running:
+        # The run's last log records and events reach the server before it goes, as at Prefect's own exit.
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+        server.stop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import prefect
@@ -47,9 +48,25 @@ runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
 
 
 class TiedServer(SubprocessASGIServer):
-    """Prefect's temporary server, started under the parent watchdog."""
+    """Prefect's temporary server, started under the parent watchdog; with ``output``, its standard output and
+    error are appended to that file (the run's log) instead of the console."""
+
+    output: Path | None = None
 
     def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+        streams: dict[str, Any] = {}
+        if self.output is not None:
+            from coc_intake.logs import open_private
+
+            log = open_private(self.output)  # the child gets its own copy of the descriptor; ours closes below
+            streams = {"stdout": log, "stderr": subprocess.STDOUT}
+        try:
+            return self._popen(streams)
+        finally:
+            if streams:
+                streams["stdout"].close()
+
+    def _popen(self, streams: dict[str, Any]) -> subprocess.Popen[Any]:
         # The command and environment of SubprocessASGIServer._run_uvicorn_command in Prefect 3.9.1 (uv.lock), run
         # through WATCHDOG instead of ``-m uvicorn``. Prefect builds them inside the method, with nothing to hook, so
         # they are repeated here; tests/test_operations.py fails when Prefect's differ.
@@ -73,5 +90,6 @@ class TiedServer(SubprocessASGIServer):
                 **server_env,
                 **get_current_settings().to_environment_variables(exclude_unset=True),
             },
+            **streams,
         )
 

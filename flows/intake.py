@@ -26,7 +26,7 @@ from prefect.settings import temporary_settings
 from prefect.states import Failed
 from prefect.tasks import Task, exponential_backoff
 
-from coc_intake import batch, mail, night, redact, report, sidecar
+from coc_intake import batch, mail, night, redact, report, runs, sidecar
 from coc_intake.batch import FileSummary, InboxListing
 from coc_intake.errors import TransientError
 from coc_intake.history import KnownRequests
@@ -156,6 +156,13 @@ def headline(outbox_uri: str, day: dt.date) -> str:
     return text
 
 
+@task(task_run_name="record the run", **_RETRIED)
+@_masked
+def record_run(outbox_uri: str, summary: NightSummary) -> None:
+    """The night's record in the outbox (``runs/``), which ``coc status`` reads: a deployment's runs too."""
+    runs.record_run(_outbox(outbox_uri), summary)
+
+
 def _failure(name: InboxName, exc: BaseException) -> FileFailure:
     failure = FileFailure.of(name.real, exc)  # masks the name
     get_run_logger().error("%s could not be processed and stays in the inbox: %s", failure.name, failure.error)
@@ -224,6 +231,7 @@ def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None
     create_markdown_artifact(key="nightly-intake-summary", markdown=summary.markdown(),
                              description=f"Nightly intake as of {day.isoformat()}")
     headline(outbox_uri, day)
+    record_run(outbox_uri, summary)
     if summary.failed:
         stay = ", ".join(f.name for f in summary.failures)
         return Failed(message=f"{summary.verdict()}; left in the inbox: {stay}", data=summary)

@@ -10,6 +10,9 @@ from importlib import resources
 from typing import Literal
 
 Required = Literal["yes", "employees", "self-employed", "foreign-affiliate", "agreement", "no"]
+#: What the manifest and the analysts' report may keep of a rejected cell's value (docs/decisions.md#report).
+InReports = Literal["typed", "masked", "counts"]
+_IN_REPORTS = ("typed", "masked", "counts")
 
 _REQUIRED_TEXT: dict[str, str] = {
     "yes": "yes",
@@ -33,6 +36,14 @@ class Field:
     value_aliases: tuple[tuple[str, str], ...] = ()
     default: str | None = None
     max_length: int | None = None
+    in_reports: InReports = "typed"
+    """``typed``: a rejected value may be quoted (SSN-shaped numbers masked); ``masked``: only as ``***-**-NNNN``;
+    ``counts``: personal data, never quoted, only counted."""
+
+    def __post_init__(self) -> None:
+        if self.in_reports not in _IN_REPORTS:
+            raise ValueError(f"dictionary.toml: {self.key}: in_reports must be one of {', '.join(_IN_REPORTS)}, "
+                             f"not {self.in_reports!r}")
 
     @property
     def required_text(self) -> str:

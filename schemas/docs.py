@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from coc_intake.schemas.dictionary import default_max_length, edition, fields
 
+_IN_REPORTS = {"typed": "as typed", "masked": "masked", "counts": "count only"}
+
 
 def fields_markdown() -> str:
     lines = [
@@ -15,12 +17,15 @@ def fields_markdown() -> str:
         f"{default_max_length():,} for a field without one. A longer cell is rejected with `invalid-value` "
         "(`invalid-name` for names), its message giving the limit.",
         "",
-        "| Label | Key | Required | Max characters | Allowed values | Also accepted as header | Help |",
-        "|---|---|---|---|---|---|---|",
+        "*In reports* is what the manifest and the analysts' report keep of a rejected value: *as typed* (SSN-shaped "
+        "numbers masked), *masked* (`***-**-NNNN`) or *count only* (personal data).",
+        "",
+        "| Label | Key | Required | Max characters | Allowed values | Also accepted as header | In reports | Help |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for f in fields().values():
         cells = [f.label, f"`{f.key}`", f.required_text, f"{f.length_limit:,}", ", ".join(f.values),
-                 ", ".join(f.aliases), f.help]
+                 ", ".join(f.aliases), _IN_REPORTS[f.in_reports], f.help]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -102,13 +102,16 @@ def requests_of(outbox: Path, summary: FileSummary) -> dict[str, dict[str, Any]]
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (hidden and temporary ones too) → its bytes; the delivery time in the mail
-    ledger (``mail/sent/*.json``, the one wall-clock value the outbox may hold) is left out."""
+    """Every file under ``root`` (hidden and temporary ones too) → its bytes; the wall-clock values the outbox may
+    hold are left out: the delivery time in the mail ledger (``mail/sent/*.json``) and the runs' records
+    (``runs/``, named after the time of each run)."""
     files: dict[str, bytes] = {}
     for path in sorted(root.rglob("*")):
         if not path.is_file():
             continue
         key = path.relative_to(root).as_posix()
+        if key.startswith("runs/"):
+            continue
         data = path.read_bytes()
         if key.startswith("mail/sent/") and key.endswith(".json"):
             record = json.loads(data)
@@ -201,3 +204,19 @@ class Collect(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+def summary_column(stdout: str, heading: str) -> list[str]:
+    """One column of ``coc run``'s plain summary (its output when standard output is not a terminal), by heading
+    (``file``, ``result``, ``batch`` or ``reason``): the cells of its file lines, in order."""
+    lines = stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("file ") and " result " in line)
+    words = [(m.group(0), m.start()) for m in re.finditer(r"\S+", lines[at])]
+    k = [w for w, _ in words].index(heading)
+    start, end = words[k][1], (words[k + 1][1] if k + 1 < len(words) else None)
+    cells = []
+    for line in lines[at + 1:]:
+        if line.startswith(("Confirmations:", "Batches are in")):
+            break
+        cells.append(line[start:end].strip())
+    return cells

@@ -25,7 +25,7 @@ SPEC_ROW_CODES = [
     "invalid-value", "invalid-name", "invalid-zip", "no-agreement", "not-abroad", "end-before-start",
     "start-before-hire", "implausible-birth-date", "before-agreement-in-force", "missing-3121l-agreement",
     "3121l-after-start", "not-us-covered", "not-covered-by-agreement", "health-insurance-required",
-    "duplicate-row", "duplicate-request",
+    "duplicate-row", "duplicate-request", "not-authorized-for-employer",
 ]
 SPEC_REFERRALS = ["exceeds-detachment-limit", "italy-election-required", "self-employed-review",
                   "concurrent-assignments", "extension-request"]

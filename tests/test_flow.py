@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from coc_intake.night import NightSummary
 from tests.builders import AS_OF
-from tests.intake_helpers import Collect
+from tests.intake_helpers import Collect, summary_column
 
 DAY = dt.date.fromisoformat(AS_OF)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -72,7 +72,9 @@ def full_ssns_in(text: str) -> list[str]:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file of an outbox but the runs' records (``runs/``: each run adds one)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.relative_to(root).as_posix().startswith("runs/")}
 
 
 def fresh_stores(root: Path, names: list[str] = EXAMPLE_NAMES) -> tuple[Path, Path]:
@@ -368,17 +370,6 @@ def test_a_failing_run_logs_no_full_ssn(
 # coc run
 
 
-def table_cells(stdout: str, column: int) -> list[str]:
-    """The non-empty cells of one column of the Rich table's body, line by line."""
-    cells = []
-    for line in stdout.splitlines():
-        if line.startswith("│"):
-            cell = line.strip("│").split("│")[column].strip()
-            if cell:
-                cells.append(cell)
-    return cells
-
-
 def coc_run(inbox: Path, outbox: Path) -> Any:
     from coc_intake.cli import app
 
@@ -390,8 +381,8 @@ def test_coc_run_exits_0_and_prints_a_summary_row_per_file(
     inbox, outbox = fresh_stores(tmp_path)
     result = coc_run(inbox, outbox)
     assert result.exit_code == 0, result.output
-    files = "".join(table_cells(result.stdout, 0))  # Rich folds long names over several lines of the cell
-    results = table_cells(result.stdout, 1)
+    files = "".join(summary_column(result.stdout, "file"))
+    results = summary_column(result.stdout, "result")
     for name in EXAMPLE_NAMES:
         assert name in files, name
     assert results.count("processed") == len(EXAMPLE_NAMES)
@@ -407,6 +398,6 @@ def test_coc_run_exits_1_when_a_file_fails_and_leaves_it_in_the_inbox(
     result = coc_run(inbox, outbox)
     assert result.exit_code == 1, result.output
     assert FAILING in result.stdout and "disk on fire" in result.stdout
-    assert other in "".join(table_cells(result.stdout, 0))
+    assert other in summary_column(result.stdout, "file")
     assert sorted(p.name for p in inbox.iterdir()) == [FAILING]
     assert len(list((outbox / "batches").glob("*/manifest.json"))) == 1

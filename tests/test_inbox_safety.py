@@ -28,7 +28,7 @@ from coc_intake.settings import Settings
 from coc_intake.states import FileResult
 from coc_intake.store import LocalStore, absolute_uri, open_store
 from tests.builders import AS_OF, row, write_csv
-from tests.intake_helpers import AS_OF_DATE, read_csv
+from tests.intake_helpers import AS_OF_DATE, read_csv, summary_column
 
 
 def _process(inbox: Path, outbox: Path, name: str) -> FileSummary:
@@ -66,8 +66,8 @@ ODD_SHOWN = {"caf\\xe9.csv", "two\\nlines.csv", "link.csv", "sub"}
 
 
 def _first_column(table: str) -> str:
-    """The text of the first column of a Rich table's body, its lines joined."""
-    return "".join(line.strip("│").split("│")[0].strip() for line in table.splitlines() if line.startswith("│"))
+    """The file names of ``coc run``'s plain summary, joined."""
+    return "".join(summary_column(table, "file"))
 
 
 # --- paths ------------------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_coc_run_and_report_with_relative_folders_and_odd_entries_in_the_inbox(
 
     first = CliRunner().invoke(app, run)
     assert first.exit_code == 0, first.output
-    assert first.stdout.count("set-aside") == len(ODD_SHOWN)
+    assert summary_column(first.stdout, "result").count("set-aside") == len(ODD_SHOWN)
     assert "caf\\xe9.csv" in _first_column(first.stdout)  # Rich folds long names over several lines
     assert len(list((tmp_path / "out" / "mail").glob("*.eml"))) == 1  # delivered on night 1
     assert not (tmp_path / "in" / "night1.csv").exists()

@@ -89,9 +89,10 @@ def test_a_report_over_a_period_without_batches_says_so_and_draws_no_empty_chart
 def test_a_period_without_rejections_leaves_out_only_the_charts_without_data(tmp_path: Path) -> None:
     wb, _ = _report(["--outbox", str(_batch(tmp_path))], tmp_path / "rep")
     text = _dashboard_text(wb)
-    # No finding: the error-code chart has no data; the host-country and weekly charts have (zero rejections on DE).
+    # No finding: the error-code chart has no data; the host-country, employer and weekly charts have (zero
+    # rejections on DE, for Acme).
     assert "Findings by error code: nothing in this period." in text
-    assert len(wb["Dashboard"]._charts) == 2
+    assert len(wb["Dashboard"]._charts) == 3
 
 
 # --- 10: settings and dates that make no sense -------------------------------------------------------------------

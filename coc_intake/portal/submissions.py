@@ -1,0 +1,92 @@
+"""Submitting a checked upload into the inbox, and where each submission stands (docs/portal.md#my-submissions).
+
+The inbox is written and the outbox read only through ``Store`` and ``Outbox``, so the portal works over S3 as over
+folders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from coc_intake import sidecar, status
+from coc_intake.outbox import DOCUMENTS, Outbox
+from coc_intake.portal.accounts import Account, Accounts, SubmissionRow
+from coc_intake.portal.uploads import Upload, UploadState, new_id
+from coc_intake.redact import redact
+from coc_intake.store import Store
+
+#: The batch documents an employer downloads from a submission's page.
+DOWNLOADS = ("results.xlsx", "results.csv")
+assert set(DOWNLOADS) <= set(DOCUMENTS)
+
+
+class NotSubmittable(Exception):
+    """Why an upload cannot be submitted: ``code`` is an error code of the catalog, or ``not-checked``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def submit(inbox: Store, accounts: Accounts, account: Account, upload: Upload) -> SubmissionRow:
+    """Place the checked upload in the inbox with its sidecar record, and record the submission. A file the
+    pre-check rejected whole is refused: the intake would reject it the same way."""
+    if upload.state is UploadState.SUBMITTED and upload.submission_id:
+        found = accounts.submission(account.id, upload.submission_id)
+        if found is not None:
+            return found
+    if upload.state is not UploadState.CHECKED:
+        raise NotSubmittable("not-checked", "The file has not been checked yet; wait for the pre-check to finish.")
+    if upload.rejected_whole:
+        codes = [f["code"] for f in upload.check.get("findings", []) if f.get("row") is None] or ["rejected-file"]
+        raise NotSubmittable(str(codes[0]), "The pre-check rejected the whole file, so it was not submitted. Fix "
+                                            "what the findings say and upload it again.")
+    now = dt.datetime.now(dt.UTC)
+    record = sidecar.SubmissionRecord(
+        submission_id=new_id(), account=account.email, submitted_at=now.isoformat(timespec="seconds"),
+        original_name=upload.original_name, eins=account.eins,
+        ssns=(account.ssn,) if account.ssn else ())
+    name = sidecar.submit(inbox, upload.source, record)
+    row = SubmissionRow(record.submission_id, account.id, upload.original_name, name, upload.sha256,
+                        upload.sha256[:16], upload.size, now)
+    accounts.add_submission(row)
+    upload.state, upload.submission_id = UploadState.SUBMITTED, record.submission_id
+    return row
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A submission as its page shows it."""
+
+    row: SubmissionRow
+    file: status.FileStatus
+    downloads: bool
+    """Whether its batch's results may be downloaded by the account (the batch is committed and was made by one of
+    the account's own submissions)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"submission_id": self.row.submission_id, "name": redact(self.row.original_name),
+                "inbox_name": self.row.inbox_name, "batch_id": self.row.batch_id, "sha256": self.row.sha256,
+                "size_bytes": self.row.size_bytes, "submitted_at": self.row.submitted_at.isoformat(),
+                "state": self.file.state.value, "counts": self.file.counts, "reason": self.file.reason,
+                "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else []}
+
+
+def standing(inbox: Store, outbox: Outbox, accounts: Accounts, account: Account, row: SubmissionRow) -> Standing:
+    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome."""
+    if outbox.is_committed(row.batch_id):
+        found = status.of_file(inbox, outbox, name=row.inbox_name, batch_id=row.batch_id)
+        made_by = outbox.manifest(row.batch_id).get("submission_id")
+        # The same bytes as a batch another account made are that account's results: not shown (a 404 elsewhere).
+        own = isinstance(made_by, str) and accounts.made_batch(account.id, made_by)
+        return Standing(row, found, own)
+    return Standing(row, status.of_file(inbox, outbox, name=row.inbox_name), False)
+
+
+def document(outbox: Outbox, row: SubmissionRow, name: str) -> bytes:
+    """A batch document of the submission (``DOWNLOADS``); FileNotFoundError when there is none."""
+    if name not in DOWNLOADS:
+        raise FileNotFoundError(name)
+    return outbox.store.read(outbox.document_key(row.batch_id, name))
