@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from coc_intake import history, mail, outputs, redact, sidecar
+from coc_intake import history, mail, outputs, redact, referral_index, sidecar
 from coc_intake.engine import FileCheck, Outcome, rejected_file
 from coc_intake.errors import TransientError
 from coc_intake.history import KnownRequests
@@ -333,6 +333,7 @@ def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Set
     with stage("commit"):
         # The batch's requests with their workers and periods, for the registry of later files and runs.
         outbox.write_history(batch_id, history.to_parquet(history.of_outcome(outcome)))
+        outbox.write_referrals(batch_id, referral_index.to_parquet(referral_index.of_outcome(outcome, batch_id, as_of)))
         file.copy_to(outbox)
         file.keep_record(outbox)
         outbox.stage(batch_id, manifest)

@@ -20,6 +20,7 @@ from rich.text import Text
 from coc_intake import status_cmd
 from coc_intake.portal import commands as portal_commands
 from coc_intake.redact import redact
+from coc_intake.referrals_cli import app as referrals_app
 from coc_intake.states import RowStatus
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Batch intake of Certificate of Coverage requests from employers' workbooks.")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+app.add_typer(referrals_app, name="referrals")
 
 
 def _fail(text: str, code: int = 2) -> typer.Exit:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -109,14 +110,32 @@ def errors_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-_BLOCK = re.compile(r"(<!-- generated: coc (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+_BLOCK = re.compile(r"(<!-- generated: coc (?P<name>[a-z-]+(?: [a-z-]+)*) -->\n)(?P<body>.*?)(<!-- end generated -->)",
+                    re.S)
 
 
-def _command_block(group: typer.core.TyperGroup, parent: typer.Context, name: str) -> str:
-    command = group.get_command(parent, name)
-    if command is None:  # pragma: no cover - names come from the group itself
-        raise ValueError(name)
-    ctx = typer.Context(command, info_name=name, parent=parent)
+def _commands(group: typer.core.TyperGroup, parent: typer.Context) -> Iterator[tuple[str, Any, typer.Context]]:
+    """(name, command, context) of every command, a group's (``coc referrals …``) as ``group sub``."""
+    for name in group.list_commands(parent):
+        command = group.get_command(parent, name)
+        if command is None:  # pragma: no cover - names come from the group itself
+            raise ValueError(name)
+        ctx = typer.Context(command, info_name=name, parent=parent)
+        if isinstance(command, typer.core.TyperGroup):
+            yield from ((f"{name} {sub}", cmd, sub_ctx) for sub, cmd, sub_ctx in _commands(command, ctx))
+        else:
+            yield name, command, ctx
+
+
+def _root() -> tuple[typer.core.TyperGroup, typer.Context]:
+    from coc_intake.cli import app
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    return group, typer.Context(group, info_name="coc")
+
+
+def _command_block(command: Any, ctx: typer.Context) -> str:
     usage = command.get_usage(ctx).removeprefix("Usage: ")
     lines = ["```", usage, "```", "", "| Argument or option | Meaning |", "|---|---|"]
     for param in command.get_params(ctx):
@@ -129,30 +148,21 @@ def _command_block(group: typer.core.TyperGroup, parent: typer.Context, name: st
 
 
 def command_names() -> list[str]:
-    """The ``coc`` commands, as the command line registers them."""
-    from coc_intake.cli import app
-
-    group = typer.main.get_command(app)
-    assert isinstance(group, typer.core.TyperGroup)
-    return list(group.list_commands(typer.Context(group, info_name="coc")))
+    """The ``coc`` commands, as the command line registers them (a group's as ``group sub``)."""
+    return [name for name, _, _ in _commands(*_root())]
 
 
 def commands_markdown(current: str) -> str:
     """``current`` (the hand-written ``docs/commands.md``) with each command's generated block made anew: the usage
     line and the options as ``coc <command> --help`` shows them. Every command needs its block, and no block may
     name a command that does not exist."""
-    from coc_intake.cli import app
-
-    group = typer.main.get_command(app)
-    assert isinstance(group, typer.core.TyperGroup)
-    parent = typer.Context(group, info_name="coc")
-    names = group.list_commands(parent)
+    commands = {name: (command, ctx) for name, command, ctx in _commands(*_root())}
     blocks = [m.group("name") for m in _BLOCK.finditer(current)]
-    if sorted(blocks) != sorted(names):
+    if sorted(blocks) != sorted(commands):
         raise ValueError(f"docs/commands.md has generated blocks for {sorted(blocks)}; the commands are "
-                         f"{sorted(names)}. Add a section with '<!-- generated: coc NAME -->' and "
+                         f"{sorted(commands)}. Add a section with '<!-- generated: coc NAME -->' and "
                          "'<!-- end generated -->' for each command, and remove those of commands that are gone.")
-    return _BLOCK.sub(lambda m: m.group(1) + _command_block(group, parent, m.group("name")) + m.group(4), current)
+    return _BLOCK.sub(lambda m: m.group(1) + _command_block(*commands[m.group("name")]) + m.group(4), current)
 
 
 def generated() -> dict[str, Callable[[str], str]]:

@@ -19,6 +19,7 @@ import email.utils
 import hashlib
 import smtplib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yagmail
 
+from coc_intake import decision_mail
 from coc_intake.countries import name_of
 from coc_intake.engine import CheckedRows, Outcome
 from coc_intake.outbox import Outbox
@@ -227,21 +229,29 @@ def _send_smtp(settings: Settings, raw: bytes, timeout: float) -> None:
     client.close()
 
 
-def deliver(outbox: Outbox, settings: Settings) -> MailSummary:
-    """Send (or write) every queued message of a committed batch that the ledger does not list yet.
+def deliver(outbox: Outbox, settings: Settings, only: Collection[str] | None = None) -> MailSummary:
+    """Send (or write) every queued message of a committed batch that the ledger does not list yet (``only``: of
+    these message IDs; a decision's message is delivered when it is recorded).
 
     Sending stops once ``smtp_budget_seconds`` have gone: a server that accepts connections and never answers
     would otherwise cost a timeout per message, hours for a busy night. The messages not tried stay queued for the
     next run and are counted as ``deferred``.
+
+    A whole delivery (``only`` None) first queues the message of any specialist's decision that has none yet
+    (``decision_mail.queue_missing``): one whose recording was cut short before its message was queued.
     """
     summary = MailSummary()
     errors: list[str] = []
     outbox.tidy_mail()
+    if only is None:
+        decision_mail.queue_missing(outbox, settings.mail_from)
     deadline = time.monotonic() + settings.smtp_budget_seconds
     for message in outbox.queued():
         if not outbox.is_committed(message.batch_id):
             continue  # its batch has not committed (yet): a rerun will write the same message again
         mid = message.message_id
+        if only is not None and mid not in only:
+            continue
         if outbox.is_sent(mid):
             outbox.dequeue(message)
             summary.already += 1

@@ -6,6 +6,7 @@ This module is the one place that knows the outbox's layout (``docs/outputs.md``
     batches/<batch id>/requests/<request id>.json                 one per approved or referred row
     batches/<batch id>/source/<file name>                         the file's own bytes
     batches/<batch id>/history.parquet                            its requests' workers and periods (full SSNs)
+    batches/<batch id>/referrals.parquet                          its referred requests, for the specialists' queue
     batches/<batch id>/submissions/<submission id>.json           the portal's sidecar records of its file
     batches/<batch id>/manifest.pending.json                      staged: written, not committed yet
     batches/<batch id>/manifest.json                              the commit marker: the batch exists
@@ -14,6 +15,7 @@ This module is the one place that knows the outbox's layout (``docs/outputs.md``
     mail/sent/<message id>.json                                   the ledger: delivered, never again
     mail/<message id>.eml                                         a confirmation written (no SMTP server)
     decisions/<request id>/<n>.json                               a specialist's decisions, appended
+    referrals/index.parquet                                       the queue's index: every batch's referrals, joined
     reports/<name>                                                the analysts' reports
     audit/<YYYY-MM-DD>/<HHMMSS.ffffff>-<8 hex>.json               the audit log: one record each, appended
     runs/<UTC time>.json                                          a record of each run: every file's result and why
@@ -45,12 +47,14 @@ from coc_intake.store import LocalStore, Store
 
 _BATCHES, _CLAIMS = "batches/", "claims/"
 _MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
-_DECISIONS, _REPORTS, _AUDIT = "decisions/", "reports/", "audit/"
-_DECISIONS, _REPORTS, _RUNS = "decisions/", "reports/", "runs/"
+_DECISIONS, _REPORTS, _AUDIT, _RUNS = "decisions/", "reports/", "audit/", "runs/"
 _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
 _HISTORY = "history.parquet"
+_REFERRALS, _REFERRAL_INDEX = "referrals.parquet", "referrals/index.parquet"
 _SUBMISSIONS = "submissions/"
 _SUBMISSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A request ID as it may name a folder of decisions (docs/outputs.md#request-documents).
+_REQUEST_ID = re.compile(r"COC-[A-Z]{2}-[A-Z0-9]{10}")
 #: The documents of a batch other than its requests and source, by the name they have in the batch's folder.
 DOCUMENTS = ("results.xlsx", "results.csv", "errors.csv")
 
@@ -171,6 +175,35 @@ class Outbox:
         folder = f"{self._batch(batch_id)}{_SUBMISSIONS}"
         return {PurePosixPath(k).stem: self.store.read(k) for k in self.store.list(folder) if k.endswith(".json")}
 
+    def write_referrals(self, batch_id: str, data: bytes) -> None:
+        """The batch's referred requests for the specialists' queue (``referral_index``): written before the
+        manifest, or derived once from the request documents of a batch committed before there were such files."""
+        self.store.write(f"{self._batch(batch_id)}{_REFERRALS}", data)
+
+    def read_referrals(self, batch_id: str) -> bytes | None:
+        """The batch's ``referrals.parquet``; None for a batch committed before there were such files."""
+        try:
+            return self.store.read(f"{self._batch(batch_id)}{_REFERRALS}")
+        except FileNotFoundError:
+            return None
+
+    def read_referral_index(self) -> bytes | None:
+        """The queue's index, every committed batch's referrals joined (a cache: ``referral_index`` checks it
+        against the committed batches each time and rebuilds it from the batches' files)."""
+        try:
+            return self.store.read(_REFERRAL_INDEX)
+        except FileNotFoundError:
+            return None
+
+    def write_referral_index(self, data: bytes) -> None:
+        self.store.write(_REFERRAL_INDEX, data)
+
+    def read_request(self, batch_id: str, request_id: str) -> bytes:
+        return self.store.read(self.request_key(batch_id, request_id))
+
+    def read_document(self, batch_id: str, name: str) -> bytes:
+        return self.store.read(self.document_key(batch_id, name))
+
     def has_source(self, batch_id: str, name: str) -> bool:
         return self.store.exists(self._source_key(batch_id, name))
 
@@ -218,9 +251,14 @@ class Outbox:
         return self.store.exists(self.manifest_key(batch_id))
 
     def committed(self) -> list[str]:
-        """The IDs of the committed batches, in order."""
-        return sorted(k[len(_BATCHES):].split("/", 1)[0] for k in self.store.list(_BATCHES, recursive=True)
-                      if k.endswith(f"/{_MANIFEST}"))
+        """The IDs of the committed batches, in order.
+
+        The batches' folders, then each one's manifest looked up: a recursive listing would go through every
+        request file too (1.8 s for 1,000 batches of 100 requests on a folder, against 0.08 s)."""
+        folders = [e.key.rsplit("/", 1)[-1] for e in self.store.entries(_BATCHES) if e.kind == "folder"]
+        with ThreadPoolExecutor(8) as pool:  # on S3 each lookup is a round trip
+            found = pool.map(lambda b: b if self.store.exists(self.manifest_key(b)) else None, folders)
+            return sorted(b for b in found if b is not None)
 
     def manifest(self, batch_id: str) -> dict[str, Any]:
         doc: dict[str, Any] = orjson.loads(self.store.read(self.manifest_key(batch_id)))
@@ -330,6 +368,10 @@ class Outbox:
     def record_sent(self, message_id: str, record: dict[str, Any]) -> None:
         self.store.write(self._sent_key(message_id), orjson.dumps(record))
 
+    def sent_ids(self) -> set[str]:
+        """The message IDs the ledger lists: one listing."""
+        return {PurePosixPath(k).stem for k in self.store.list(_SENT) if k.endswith(".json")}
+
     def _sent_key(self, message_id: str) -> str:
         return f"{_SENT}{message_id}.json"
 
@@ -355,9 +397,10 @@ class Outbox:
         return [orjson.loads(self.store.read(k)) for k in numbered]
 
     def add_decision(self, request_id: str, record: dict[str, Any]) -> int:
-        """Append a decision; its number (1, 2, …). Two specialists at once never overwrite each other."""
+        """Append a decision, its number first in the record as ``n``; the number (1, 2, …). Each number is a
+        conditional create, so two specialists at once never both get the same one."""
         n = len(self.decisions(request_id)) + 1
-        while not self.store.create(f"{_DECISIONS}{request_id}/{n}.json", orjson.dumps(record)):
+        while not self.store.create(self._decision_key(request_id, n), orjson.dumps({"n": n, **record})):
             n += 1
         return n
 
@@ -383,6 +426,25 @@ class Outbox:
     def latest_run(self) -> dict[str, Any] | None:
         names = self.runs()
         return self.run(names[-1]) if names else None
+
+    def _decision_key(self, request_id: str, n: int) -> str:
+        if not _REQUEST_ID.fullmatch(request_id):
+            raise ValueError(f"{request_id!r} is not a request ID (COC-XX-XXXXXXXXXX)")
+        return f"{_DECISIONS}{request_id}/{n}.json"
+
+    def decision_numbers(self) -> dict[str, list[int]]:
+        """Every request with decisions → their numbers, in order: one listing of the decisions folder."""
+        found: dict[str, list[int]] = {}
+        for key in self.store.list(_DECISIONS, recursive=True):
+            rid, _, name = key[len(_DECISIONS):].partition("/")
+            stem, _, ext = name.partition(".")
+            if ext == "json" and stem.isdigit():
+                found.setdefault(rid, []).append(int(stem))
+        return {rid: sorted(ns) for rid, ns in found.items()}
+
+    def decision(self, request_id: str, n: int) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.store.read(self._decision_key(request_id, n)))
+        return doc
 
     # Reports.
     def write_report(self, name: str, data: bytes) -> str:

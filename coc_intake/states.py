@@ -46,3 +46,10 @@ REQUESTING: frozenset[RowStatus] = frozenset({RowStatus.APPROVED, RowStatus.REFE
 
 #: The results of a file that made a batch (the manifest's ``status``).
 BATCH_RESULTS: frozenset[FileResult] = frozenset({FileResult.PROCESSED, FileResult.REJECTED_FILE})
+
+
+class Decision(StrEnum):
+    """A specialist's decision on a referred request (the latest of a request's decisions counts)."""
+
+    APPROVED = "approved"
+    DENIED = "denied"

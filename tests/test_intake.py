@@ -116,7 +116,7 @@ def test_a_processed_file_becomes_a_committed_batch_with_exactly_the_spec_output
     files = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
     request_ids = manifest(outbox, summary)["request_ids"]
     assert files == sorted(["manifest.json", "results.xlsx", "results.csv", "errors.csv", "source/acme-crafted.xlsx",
-                            "history.parquet", *[f"requests/{rid}.json" for rid in request_ids]])
+                            "history.parquet", "referrals.parquet", *[f"requests/{rid}.json" for rid in request_ids]])
     assert (base / "source" / "acme-crafted.xlsx").read_bytes() == data
     # The only other things in the outbox: the confirmation queued for the approved rows' contact address.
     others = sorted(p.relative_to(outbox).as_posix() for p in outbox.rglob("*") if p.is_file()
