@@ -47,8 +47,7 @@ from coc_intake.store import LocalStore, Store
 
 _BATCHES, _CLAIMS = "batches/", "claims/"
 _MAIL, _QUEUE, _SENT = "mail/", "mail/queue/", "mail/sent/"
-_DECISIONS, _REPORTS, _AUDIT = "decisions/", "reports/", "audit/"
-_DECISIONS, _REPORTS, _RUNS = "decisions/", "reports/", "runs/"
+_DECISIONS, _REPORTS, _AUDIT, _RUNS = "decisions/", "reports/", "audit/", "runs/"
 _MANIFEST, _STAGED = "manifest.json", "manifest.pending.json"
 _HISTORY = "history.parquet"
 _REFERRALS, _REFERRAL_INDEX = "referrals.parquet", "referrals/index.parquet"
@@ -405,25 +404,6 @@ class Outbox:
             n += 1
         return n
 
-    def _decision_key(self, request_id: str, n: int) -> str:
-        if not _REQUEST_ID.fullmatch(request_id):
-            raise ValueError(f"{request_id!r} is not a request ID (COC-XX-XXXXXXXXXX)")
-        return f"{_DECISIONS}{request_id}/{n}.json"
-
-    def decision_numbers(self) -> dict[str, list[int]]:
-        """Every request with decisions → their numbers, in order: one listing of the decisions folder."""
-        found: dict[str, list[int]] = {}
-        for key in self.store.list(_DECISIONS, recursive=True):
-            rid, _, name = key[len(_DECISIONS):].partition("/")
-            stem, _, ext = name.partition(".")
-            if ext == "json" and stem.isdigit():
-                found.setdefault(rid, []).append(int(stem))
-        return {rid: sorted(ns) for rid, ns in found.items()}
-
-    def decision(self, request_id: str, n: int) -> dict[str, Any]:
-        doc: dict[str, Any] = orjson.loads(self.store.read(self._decision_key(request_id, n)))
-        return doc
-
     # Run records: what each run did with every file, for ``coc status`` and the portal.
     def record_run(self, record: dict[str, Any]) -> str:
         """Write a run's record as ``runs/<UTC time>.json`` (a name that sorts in time order, never overwritten);
@@ -446,6 +426,25 @@ class Outbox:
     def latest_run(self) -> dict[str, Any] | None:
         names = self.runs()
         return self.run(names[-1]) if names else None
+
+    def _decision_key(self, request_id: str, n: int) -> str:
+        if not _REQUEST_ID.fullmatch(request_id):
+            raise ValueError(f"{request_id!r} is not a request ID (COC-XX-XXXXXXXXXX)")
+        return f"{_DECISIONS}{request_id}/{n}.json"
+
+    def decision_numbers(self) -> dict[str, list[int]]:
+        """Every request with decisions → their numbers, in order: one listing of the decisions folder."""
+        found: dict[str, list[int]] = {}
+        for key in self.store.list(_DECISIONS, recursive=True):
+            rid, _, name = key[len(_DECISIONS):].partition("/")
+            stem, _, ext = name.partition(".")
+            if ext == "json" and stem.isdigit():
+                found.setdefault(rid, []).append(int(stem))
+        return {rid: sorted(ns) for rid, ns in found.items()}
+
+    def decision(self, request_id: str, n: int) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.store.read(self._decision_key(request_id, n)))
+        return doc
 
     # Reports.
     def write_report(self, name: str, data: bytes) -> str:
