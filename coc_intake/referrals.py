@@ -147,12 +147,13 @@ class Queue:
                     keep[i] = False
         return keep
 
-    def select(self, filters: Filters, today: dt.date, limit: int | None = None) -> tuple[list[Referral], int]:
-        """The referrals that pass the filters, oldest first, at most ``limit`` of them; and how many passed."""
+    def select(self, filters: Filters, today: dt.date, limit: int | None = None,
+               offset: int = 0) -> tuple[list[Referral], int]:
+        """The referrals that pass the filters, oldest first, at most ``limit`` of them from ``offset`` (a page);
+        and how many passed."""
         chosen = self.table.filter(_bools(self._mask(filters, today)))
         total = len(chosen)
-        if limit:
-            chosen = chosen.slice(0, limit)
+        chosen = chosen.slice(offset, limit) if limit else chosen.slice(offset)
         return [self._referral(r) for r in chosen.to_pylist()], total
 
     def _referral(self, r: dict[str, Any]) -> Referral:
@@ -204,6 +205,21 @@ def _bools(mask: np.ndarray) -> pa.Array:
 
 def _positions(at: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(at), [None, pa.py_buffer(np.ascontiguousarray(at, np.int64))])
+
+
+def batch_decisions(outbox: Outbox, batch_id: str) -> dict[str, dict[str, Any]]:
+    """The latest decision on each decided referral of a committed batch, by request ID (for the employer's view
+    of its submission): the batch's own index and one listing of the decisions folder."""
+    table = referral_index.batch_index(outbox, batch_id)
+    numbers = outbox.decision_numbers()
+    latest: dict[str, dict[str, Any]] = {}
+    for rid in table["request_id"].to_pylist():
+        for n in reversed(numbers.get(rid, [])):
+            record = outbox.decision(rid, n)
+            if record.get("batch_id") in (None, batch_id):
+                latest[rid] = record
+                break
+    return latest
 
 
 def _check_id(request_id: str) -> str:
@@ -464,5 +480,5 @@ def referral_counts(outbox: Outbox, since: dt.date | None = None, until: dt.date
 
 
 __all__ = ["REFERRAL_CODES", "Decided", "Decision", "EarlierRequest", "Filters", "Queue", "Reason", "Referral",
-           "ReferralCounts", "ReferralError", "RequestView", "Tally", "agreement_rule", "decide", "find",
-           "normalize_ein", "referral_counts", "view"]
+           "ReferralCounts", "ReferralError", "RequestView", "Tally", "agreement_rule", "batch_decisions", "decide",
+           "find", "normalize_ein", "referral_counts", "view"]

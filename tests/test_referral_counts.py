@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from coc_intake.outbox import Outbox
-from coc_intake.referrals import Filters, Queue, Tally, decide, referral_counts
+from coc_intake.referrals import Filters, Queue, Tally, batch_decisions, decide, referral_counts
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.test_referrals import NEW, OLD, TODAY, build_outbox
@@ -70,3 +70,21 @@ def test_counts_take_the_batches_as_of_the_period(outbox: Outbox) -> None:
 def test_an_outbox_without_referrals_counts_nothing(tmp_path: Path) -> None:
     counts = referral_counts(Outbox(LocalStore(tmp_path)), today=TODAY)
     assert counts.total == Tally() and counts.by_reason == {} and counts.by_host == {}
+
+
+def test_the_queue_pages_oldest_first(outbox: Outbox) -> None:
+    queue = Queue.load(outbox)
+    every, total = queue.select(_all(), TODAY)
+    pages = [queue.select(_all(), TODAY, limit=3, offset=at) for at in (0, 3)]
+    assert [r.request_id for r in pages[0][0] + pages[1][0]] == [r.request_id for r in every]
+    assert [len(page) for page, _ in pages] == [3, 1] and {n for _, n in pages} == {total} == {4}
+
+
+def test_a_batch_shows_the_latest_decision_on_each_of_its_referrals(outbox: Outbox) -> None:
+    referrals, _ = Queue.load(outbox).select(_all(), TODAY)
+    by_worker = {r.worker: r for r in referrals}
+    early, other = by_worker["Early, Jane"], by_worker["Other, Jane"]
+    assert {rid: d["decision"] for rid, d in batch_decisions(outbox, early.batch_id).items()} == {
+        early.request_id: "denied"}
+    assert {rid: (d["decision"], d["n"]) for rid, d in batch_decisions(outbox, other.batch_id).items()} == {
+        other.request_id: ("approved", 1)}
