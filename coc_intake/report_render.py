@@ -205,19 +205,29 @@ def _table_sheet(wb: Workbook, name: str, table: Table, formats: dict[str, Forma
                 sheet.write_string(r, c, str(v))
     last = top + max(len(table.rows), 1)
     sheet.autofilter(top, 0, last, len(table.header) - 1)
-    if table.matrix:
-        sheet.set_column(0, 0, 40)
-        sheet.set_column(1, len(table.header) - 1, 14)
-        if table.rows and len(table.header) > 2:
-            sheet.conditional_format(top + 1, 2, last, len(table.header) - 1,
-                                     {"type": "2_color_scale", "min_color": "#FFFFFF", "max_color": "#F4A09A"})
-    else:
-        sheet.set_column(0, len(table.header) - 1, 18)
-        if table.header[-1] in ("what it means", "trend over the period", "message"):
-            sheet.set_column(len(table.header) - 1, len(table.header) - 1, 60)
+    for c, width in enumerate(_widths(table)):
+        sheet.set_column(c, c, width, formats["wrap"] if width == _WIDEST else None)
+    if table.matrix and table.rows and len(table.header) > 2:
+        sheet.conditional_format(top + 1, 2, last, len(table.header) - 1,
+                                 {"type": "2_color_scale", "min_color": "#FFFFFF", "max_color": "#F4A09A"})
     sheet.freeze_panes(top + 1, 1 if table.matrix else 0)
     sheet.set_landscape()
     sheet.fit_to_pages(1, 0)
+
+
+#: The narrowest and widest columns of a table sheet (characters); text longer than the widest wraps.
+_NARROWEST, _WIDEST = 8, 60
+
+
+def _widths(table: Table) -> list[int]:
+    """Each column as wide as its header and its longest value (a rate as its percentage), within bounds: a
+    fixed width cut host names, employers and codes short, and a fixed 60 left a short column's text cut."""
+    widths = []
+    for c, head in enumerate(table.header):
+        cells = [f"{v:.1%}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+                 for v in (r[c] for r in table.rows if c < len(r))]
+        widths.append(min(_WIDEST, max(_NARROWEST, len(head), *map(len, cells)) + 2))
+    return widths
 
 
 def _summary_sheet(wb: Workbook, report: Report, head: Format) -> None:

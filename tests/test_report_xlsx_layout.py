@@ -1,0 +1,71 @@
+"""The report's workbook as a person reads it, in Excel or printed: no value cut by its column, no zero bar in a
+chart of rejections, the dashboard's labels clear of the column beside them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from coc_intake import report
+from coc_intake.batch import process_file
+from coc_intake.history import KnownRequests
+from coc_intake.outbox import Outbox
+from coc_intake.report_render import render_xlsx
+from coc_intake.settings import Settings
+from coc_intake.store import LocalStore
+from tests.builders import row, write_xlsx
+
+DAY = dt.date(2026, 11, 20)
+#: Text longer than this wraps in its column.
+WIDEST = 60
+LONG_NAME = "GlobalPay International Payroll Services Incorporated"
+
+
+def _files() -> dict[str, list[dict[str, Any]]]:
+    """A payroll export with a long employer name and hosts typed in other languages; a French file with a row
+    without health insurance; a clean file of a third employer (rows, none rejected) in Spain."""
+    globalpay = [row(employer_ein="34-1234567", employer_name=LONG_NAME, ssn=f"221-45-10{i:02d}",
+                     host_country=host) for i, host in enumerate(["Allemagne", "Allemagne", "Deutschland", "Germania"])]
+    northwind = [row(employer_ein="45-7654321", employer_name="Northwind Traders", ssn=f"331-22-44{i:02d}",
+                     host_country="FR", worksite_city="Paris", health_insurance=hi)
+                 for i, hi in enumerate(["N", "Y", "N"])]
+    fabrikam = [row(employer_ein="61-2223334", employer_name="Fabrikam", ssn=f"511-11-10{i:02d}", host_country="ES",
+                    worksite_city="Madrid") for i in range(3)]
+    return {"globalpay.xlsx": globalpay, "northwind.xlsx": northwind, "fabrikam.xlsx": fabrikam}
+
+
+@pytest.fixture(scope="module")
+def workbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("layout")
+    inbox, outbox = LocalStore(root / "in"), Outbox(LocalStore(root / "out"))
+    for name, rows in _files().items():
+        inbox.write(name, write_xlsx(root / name, rows).read_bytes())
+        process_file(inbox, outbox, name, DAY, Settings(), KnownRequests.load(outbox))
+    path = root / "report.xlsx"
+    path.write_bytes(render_xlsx(report.build(report.load_manifests(outbox), DAY, DAY)))
+    return path
+
+
+def _shown(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def test_no_value_of_a_table_sheet_is_cut_by_its_column(workbook: Path) -> None:
+    wb = openpyxl.load_workbook(workbook)
+    for ws in wb.worksheets:
+        if ws.title in ("Dashboard", "Summary"):
+            continue
+        for column in ws.iter_cols(min_row=2):  # the first row may be the note above the table
+            if not column:
+                continue
+            letter = column[0].column_letter
+            width = ws.column_dimensions[letter].width
+            longest = max((len(_shown(c.value)) for c in column if c.value is not None), default=0)
+            # The widest columns wrap their text: a sentence there may be longer.
+            assert width >= min(longest, WIDEST), (ws.title, letter, width, longest)
+    hosts = wb["Rejections by host country"]
+    assert any(c.value == "not recognised, as typed" for c in hosts["B"])
