@@ -275,12 +275,15 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
             rows = tables[table].rows
             # The second of a pair beside the first: in column B (wide for the headline), past the first's width.
             at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - 160)
-            if not rows:
+            if not rows or not any(r[value_col] for r in rows):
                 # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
                 # say nothing anyway: the chart's place says so in words.
                 dash.write_string(at_row, at_col, f"{name}: nothing in this period.")
                 continue
-            n = min(len(rows), limit)
+            # A bar chart of rejections leaves out the rows with none (a host or employer with accepted rows
+            # only), as the page's charts do: its table lists them, most rejected first.
+            charted = rows if kind != "bar" else [r for r in rows if r[value_col]]
+            n = min(len(charted), limit)
             chart = _chart(wb, kind, (table, 1 if tables[table].note else 0, n), name, (cat_col, value_col), colour)
             dash.insert_chart(at_row, at_col, chart, {"x_offset": offset})
             tallest = max(tallest, _chart_height(kind, n))

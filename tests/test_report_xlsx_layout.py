@@ -4,6 +4,8 @@ chart of rejections, the dashboard's labels clear of the column beside them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,29 @@ def test_no_value_of_a_table_sheet_is_cut_by_its_column(workbook: Path) -> None:
             assert width >= min(longest, WIDEST), (ws.title, letter, width, longest)
     hosts = wb["Rejections by host country"]
     assert any(c.value == "not recognised, as typed" for c in hosts["B"])
+
+
+def _chart_ranges(workbook: Path) -> dict[str, str]:
+    """Each chart's title → the range of its categories."""
+    with zipfile.ZipFile(workbook) as z:
+        charts = [z.read(n).decode() for n in z.namelist() if n.startswith("xl/charts/chart")]
+    found = {}
+    for xml in charts:
+        title = "".join(re.findall(r"<a:t>([^<]*)</a:t>", xml.split("</c:title>")[0]))
+        cat = re.search(r"<c:cat>.*?<c:f>([^<]*)</c:f>", xml, re.S)
+        assert cat is not None
+        found[title] = cat.group(1)
+    return found
+
+
+def _rows_in(cell_range: str) -> int:
+    first, last = (int(n) for n in re.findall(r"\$(\d+)", cell_range))
+    return last - first + 1
+
+
+def test_the_charts_of_rejected_rows_leave_out_employers_and_hosts_without_any(workbook: Path) -> None:
+    ranges = _chart_ranges(workbook)
+    # GlobalPay (4 hosts not recognised) and Northwind (2 rows without health insurance); Fabrikam has none.
+    assert _rows_in(ranges["Rejected rows by employer"]) == 2
+    # "Allemagne", "Germania" and FR; DE (typed "Deutschland", accepted) and ES have rows but none rejected.
+    assert _rows_in(ranges["Rejected rows by host country"]) == 3
