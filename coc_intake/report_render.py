@@ -254,7 +254,11 @@ def _summary_lines(report: Report) -> list[list[Any]]:
 
 def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, formats: dict[str, Format]) -> None:
     """The headline, the trend, the top five problems and, below them, the charts."""
-    dash.set_column(0, 0, 22)
+    problems = [(f"{code} ({n:,})", text) for code, n, text in report.top_problems()]
+    # Column A as wide as its longest label: a longer one ran under column B's text ("health-insurance-required
+    # (1)France without ...").
+    first_width = max(22, *(len(label) + 2 for label, _ in problems))
+    dash.set_column(0, 0, first_width)
     dash.set_column(1, 1, 90)
     dash.write_string(0, 0, "Rejections report", formats["title"])
     row = 2
@@ -264,9 +268,9 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
         row += 1
     row += 1
     dash.write_string(row, 0, "Top five problems", formats["bold"])
-    for code, n, text in report.top_problems():
+    for label, text in problems:
         row += 1
-        dash.write_string(row, 0, f"{code} ({n:,})")
+        dash.write_string(row, 0, label)
         dash.write_string(row, 1, text)
     at_row = row + 2
     for pair in (_CHARTS[:2], _CHARTS[2:]):
@@ -274,7 +278,7 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
         for i, (table, name, cat_col, value_col, limit, colour, kind) in enumerate(pair):
             rows = tables[table].rows
             # The second of a pair beside the first: in column B (wide for the headline), past the first's width.
-            at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - 160)
+            at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - _pixels(first_width))
             if not rows or not any(r[value_col] for r in rows):
                 # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
                 # say nothing anyway: the chart's place says so in words.
@@ -291,6 +295,11 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
     dash.set_landscape()
     dash.fit_to_pages(1, 0)  # printed (and rendered) one page wide: the charts beside each other stay whole
     dash.activate()
+
+
+def _pixels(width: float) -> int:
+    """A column's width in pixels, as Excel draws a width in characters of the default font."""
+    return int(width * 7 + 5)
 
 
 def _chart_height(kind: str, bars: int) -> int:

@@ -97,3 +97,11 @@ def test_the_charts_of_rejected_rows_leave_out_employers_and_hosts_without_any(w
     assert _rows_in(ranges["Rejected rows by employer"]) == 2
     # "Allemagne", "Germania" and FR; DE (typed "Deutschland", accepted) and ES have rows but none rejected.
     assert _rows_in(ranges["Rejected rows by host country"]) == 3
+
+
+def test_the_dashboards_top_problems_fit_their_column(workbook: Path) -> None:
+    dash = openpyxl.load_workbook(workbook)["Dashboard"]
+    start = next(c.row for c in dash["A"] if c.value == "Top five problems")
+    labels = [str(c.value) for c in dash["A"][start:start + 5] if c.value]
+    assert "health-insurance-required (2)" in labels
+    assert dash.column_dimensions["A"].width >= max(map(len, labels))
