@@ -20,7 +20,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from coc_intake import schemas, xlsx
-from coc_intake.report import AGE_GROUPS, Employer, Report, describe, employer_trend, trend_sentences
+from coc_intake.report import AGE_GROUPS, Employer, Report, counted, describe, employer_trend, trend_sentences
 from coc_intake.states import RowStatus
 
 _BLUE, _RED, _AMBER, _GREEN = "#2F6DB5", "#C0392B", "#E0A030", "#3C9A5F"
@@ -140,7 +140,7 @@ def _tables(report: Report) -> _Tables:
 def _headline(report: Report) -> list[tuple[str, str]]:
     t = report.totals
     lines = [("Period", f"{report.since} to {report.until}" if report.since else "no batches"),
-             ("Batches", f"{t.batches:,} ({t.files_rejected} files rejected whole)" if t.batches
+             ("Batches", f"{t.batches:,} ({counted(t.files_rejected, 'file')} rejected whole)" if t.batches
               else "none: no committed batch has an as-of date in this period"),
              ("Rows", f"{t.rows:,}"),
              ("Approved", f"{t.approved:,}"), ("Referred", f"{t.referred:,}"),
@@ -500,15 +500,17 @@ def render_html(report: Report) -> str:
 
 def _cards(report: Report) -> str:
     t = report.totals
-    return (f"<div class='cards'><div class='card'><b>{t.rows:,}</b>rows in {t.batches:,} batches</div>"
+    return (f"<div class='cards'><div class='card'><b>{t.rows:,}</b>{'row' if t.rows == 1 else 'rows'} in "
+            f"{counted(t.batches, 'batch', 'batches')}</div>"
             f"<div class='card ok'><b>{t.approved:,}</b>approved</div>"
             f"<div class='card ref'><b>{t.referred:,}</b>referred</div>"
             f"<div class='card bad'><b>{t.rejected:,}</b>rejected ({t.rejection_rate:.1%})</div>"
-            f"<div class='card bad'><b>{t.files_rejected:,}</b>files rejected whole</div></div>")
+            f"<div class='card bad'><b>{t.files_rejected:,}</b>{'file' if t.files_rejected == 1 else 'files'} rejected "
+            "whole</div></div>")
 
 
 def _top_items(report: Report) -> str:
-    return "".join(f"<li><b>{html.escape(code)}</b> — {n:,} findings: {html.escape(text)}</li>"
+    return "".join(f"<li><b>{html.escape(code)}</b> — {counted(n, 'finding')}: {html.escape(text)}</li>"
                    for code, n, text in report.top_problems())
 
 
