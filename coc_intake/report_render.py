@@ -350,7 +350,9 @@ def _bars(title: str, items: list[tuple[str, int]], colour: str) -> str:
     for i, (label, value) in enumerate(items):
         y = 5 + i * 26
         width = 280 * value / top
-        shown = label if len(label) <= 30 else label[:29] + "…"
+        # Cut in the middle: an employer's label ends with its EIN and a typed host with its quote, the parts
+        # that tell two labels apart.
+        shown = label if len(label) <= 30 else label[:17] + "…" + label[-12:]
         rows.append(
             f"<text x='0' y='{y + 15}' class='lbl'><title>{html.escape(label)}</title>{html.escape(shown)}</text>"
             f"<rect x='210' y='{y}' width='{width:.1f}' height='18' fill='{colour}' rx='2'/>"
@@ -374,14 +376,19 @@ def _line(title: str, points: list[tuple[str, int]], colour: str) -> str:
     # Every label when they fit (about one per 40 px), else every n-th counted back from the last, which always
     # shows (the latest week is the one an analyst looks for) without crowding the one before it.
     every = max(1, -(-len(points) * 40 // (w - 2 * pad)))
-    labels = "".join(f"<text x='{x:.1f}' y='{h - 15}' class='tick' text-anchor='middle'>{html.escape(k[5:])}</text>"
-                     for i, ((x, _), (k, _)) in enumerate(zip(xy, points, strict=True))
-                     if (len(points) - 1 - i) % every == 0)
+    shown = [i for i in range(len(points)) if (len(points) - 1 - i) % every == 0]
+    labels = "".join(f"<text x='{xy[i][0]:.1f}' y='{h - 15}' class='tick' text-anchor='middle'>"
+                     f"{html.escape(points[i][0][5:])}</text>" for i in shown)
+    # Each labelled week's value above its dot: without them only the highest could be read off the chart.
+    labels += "".join(f"<text x='{xy[i][0]:.1f}' y='{xy[i][1] - 8:.1f}' class='val' text-anchor='middle'>"
+                      f"{points[i][1]:,}</text>" for i in shown)
+    # The scale's top only when some week goes without its value (the highest may be one of them).
+    scale = f"<text x='4' y='{pad - 8}' class='tick'>{top:,}</text>" if len(shown) < len(points) else ""
     return (f"<figure><figcaption>{html.escape(title)}</figcaption><svg viewBox='0 0 {w} {h}' width='{w}' "
             f"height='{h}' role='img' aria-label='{html.escape(title)}'>"
             f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#999'/>"
-            f"<text x='4' y='{pad - 8}' class='tick'>{top:,}</text>"
-            f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='2'/>{dots}{labels}</svg></figure>")
+            f"{scale}<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='2'/>{dots}{labels}"
+            "</svg></figure>")
 
 
 def _slug(title: str) -> str:
