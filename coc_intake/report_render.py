@@ -8,6 +8,7 @@ network and runs one inline script (sorting and filtering the tables), allowed b
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import io
@@ -41,6 +42,20 @@ _Tables = dict[str, Table]
 
 def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
+
+
+def _weeks(report: Report) -> list[tuple[dt.date, dict[str, int]]]:
+    """Every week from the first with batches to the last, a week without any counted as nothing: skipped, it
+    made two weeks apart look adjacent on the line chart."""
+    weeks = sorted(report.by_week.items())
+    if not weeks:
+        return []
+    found, filled = dict(weeks), []
+    week, last = weeks[0][0], weeks[-1][0]
+    while week <= last:
+        filled.append((week, found.get(week) or dict.fromkeys(("rows", RowStatus.REJECTED, RowStatus.REFERRED), 0)))
+        week += dt.timedelta(days=7)
+    return filled
 
 
 def _blank(value: str) -> str:
@@ -126,7 +141,7 @@ def _tables(report: Report) -> _Tables:
             note="The employers with most rejected rows, week by week."),
         "Rejections by week": Table(["week of", "rows", "rejected", "referred"],
                                     [[w.isoformat(), v["rows"], v[RowStatus.REJECTED], v[RowStatus.REFERRED]]
-                                     for w, v in sorted(report.by_week.items())]),
+                                     for w, v in _weeks(report)]),
         "Fields that cause most rejections": Table(["field", "findings"],
                                                    [[f, n] for f, n in report.fields.most_common()]),
         "Referral reasons": Table(["reason", "rows", "what it means"],
@@ -530,6 +545,6 @@ def _charts(report: Report) -> str:
         _bars("Rejected rows by employer",
               [(who.label, report.by_employer[who][RowStatus.REJECTED]) for who in report.top_employers()], _RED),
         _line("Rejected rows by week",
-              [(w.isoformat(), v[RowStatus.REJECTED]) for w, v in sorted(report.by_week.items())], _BLUE),
+              [(w.isoformat(), v.get(RowStatus.REJECTED, 0)) for w, v in _weeks(report)], _BLUE),
         _bars("Referral reasons", report.referrals.most_common(), _GREEN),
     ])

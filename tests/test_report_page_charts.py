@@ -48,4 +48,13 @@ def test_a_long_employer_label_keeps_its_ein_in_the_chart(tmp_path: Path) -> Non
 def test_each_week_of_the_line_chart_shows_its_value(tmp_path: Path) -> None:
     chart = _figure(_page(tmp_path), "Rejected rows by week")
     values = re.findall(r"class='val'[^>]*>([\d,]+)</text>", chart)
-    assert values == ["3", "1"]
+    assert values == ["3", "0", "1"]
+
+
+def test_a_week_without_batches_is_a_zero_between_its_neighbours_not_skipped(tmp_path: Path) -> None:
+    page = _page(tmp_path)
+    chart = _figure(page, "Rejected rows by week")
+    weeks = re.findall(r"class='tick' text-anchor='middle'>([\d-]+)</text>", chart)
+    assert weeks == ["11-02", "11-09", "11-16"]
+    table = page[page.index("id='rejections-by-week'"):]
+    assert re.search(r"<td[^>]*>2026-11-09</td><td[^>]*>0</td>", table[:table.index("</table>")])
