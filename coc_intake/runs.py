@@ -45,6 +45,15 @@ def rejection_reason(manifest: dict[str, Any]) -> str:
     return one_line(f"{first.get('code')}: {first.get('message') or ''}".rstrip(": ") + more)
 
 
+def earlier_batch(manifest: dict[str, Any]) -> str:
+    """What an already processed file repeated: its batch's file, date and counts (this run made nothing new, so
+    its own counts are zero)."""
+    counts = {k: int(manifest.get(k, 0)) for k in COUNTS}
+    return one_line(f"the same bytes as {manifest.get('source_name', '?')}, processed as of {manifest.get('as_of')}: "
+                    f"{counts['rows']:,} rows, {counts['approved']:,} approved, {counts['referred']:,} referred, "
+                    f"{counts['rejected']:,} rejected (results.xlsx of that batch).")
+
+
 @dataclass(frozen=True)
 class FileLine:
     """One file of a run, as it is shown and recorded."""
@@ -68,6 +77,8 @@ def file_lines(summary: NightSummary, outbox: Outbox) -> list[FileLine]:
         reason = f.note
         if f.result == FileResult.REJECTED_FILE and f.batch_id:
             reason = rejection_reason(outbox.manifest(f.batch_id)) or reason
+        elif f.result == FileResult.ALREADY_PROCESSED and f.batch_id and not reason:
+            reason = earlier_batch(outbox.manifest(f.batch_id))
         lines.append(FileLine(redact(f.name), str(f.result), f.batch_id, {k: int(getattr(f, k)) for k in COUNTS},
                               one_line(reason)))
     lines += [FileLine(redact(x.name), FAILED, reason=one_line(x.error)) for x in summary.failures]
