@@ -106,18 +106,25 @@ def record_run(outbox: Outbox, summary: NightSummary) -> dict[str, Any]:
     return {**doc, "written_to": outbox.record_run(doc)}
 
 
-#: How many of the newest runs ``last_seen`` reads: a file still in the inbox was listed by the first run after it
-#: came; the few before it cover runs over other inboxes into the same outbox.
+#: How many of the newest runs that listed files ``last_seen`` reads: a file still in the inbox was listed by the
+#: first run after it came; the few before it cover runs over other inboxes into the same outbox.
 RECENT_RUNS = 5
+#: The most records ``last_seen`` reads: runs over an empty inbox (recorded too, a few bytes each) do not count
+#: among ``RECENT_RUNS``, so that an hour of them does not hide the night's failure.
+MOST_RECORDS = 50
 
 
 def last_seen(outbox: Outbox, name: str, runs: int = RECENT_RUNS) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The newest of the last ``runs`` runs that listed a file of this name, and its line there; None when none
-    did. Names are compared masked, as records hold them."""
+    """The newest of the last ``runs`` runs that listed files to list a file of this name, and its line there;
+    None when none did. Names are compared masked, as records hold them."""
     shown = redact(name)
-    for run_name in reversed(outbox.runs()[-runs:]):
+    for run_name in reversed(outbox.runs()[-MOST_RECORDS:]):
         run = outbox.run(run_name)
-        for line in run.get("files", []):
+        files = run.get("files", [])
+        for line in files:
             if line.get("name") == shown:
                 return run, line
+        runs -= bool(files)
+        if runs <= 0:
+            break
     return None
