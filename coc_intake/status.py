@@ -124,6 +124,8 @@ def lookup(inbox: Store, outbox: Outbox, query: str) -> list[FileStatus] | Reque
         batch = of_batch(outbox, query.lower())
         if batch is not None:
             return [batch]
+    # A path (the operator's shell completed it in the inbox folder): the file's name is its last part.
+    query = query.rstrip("/").rsplit("/", 1)[-1]
     statuses = [_waiting(outbox, query)] if _in_inbox(inbox, query) else []
     statuses += _batches_of(outbox, query)
     if not statuses and redact(query) == query and "*" in query:

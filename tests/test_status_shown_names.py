@@ -1,5 +1,5 @@
 """``coc status`` finds a file by the name the console showed for it: its SSN masked (``***-**-NNNN``), as the run's
-summary, its record and the portal show every name."""
+summary, its record and the portal show every name; and by its path in the inbox, as a shell completes it."""
 
 from __future__ import annotations
 
@@ -52,3 +52,9 @@ def test_a_masked_name_that_stands_for_no_file_finds_nothing(stores: tuple[Path,
     result = CliRunner().invoke(app, ["status", "Smith ***-**-1111 assignment.xlsx", "--inbox", str(inbox),
                                       "--outbox", str(outbox)])
     assert result.exit_code == 1
+
+
+def test_a_file_is_found_by_its_path_in_the_inbox_folder(stores: tuple[Path, Path]) -> None:
+    write_xlsx(stores[0] / "census.xlsx", [row()])
+    (found,) = _status(stores, str(stores[0] / "census.xlsx"))["files"]  # type: ignore[misc]
+    assert (found["name"], found["state"]) == ("census.xlsx", "waiting")
