@@ -272,7 +272,7 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
     problems = [(f"{code} ({n:,})", text) for code, n, text in report.top_problems()]
     # Column A as wide as its longest label: a longer one ran under column B's text ("health-insurance-required
     # (1)France without ...").
-    first_width = max(22, *(len(label) + 2 for label, _ in problems))
+    first_width = max([22, *(len(label) + 2 for label, _ in problems)])
     dash.set_column(0, 0, first_width)
     dash.set_column(1, 1, 90)
     dash.write_string(0, 0, "Rejections report", formats["title"])
@@ -294,7 +294,7 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
             rows = tables[table].rows
             # The second of a pair beside the first: in column B (wide for the headline), past the first's width.
             at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - _pixels(first_width))
-            if not rows or not any(r[value_col] for r in rows):
+            if not rows or (kind == "bar" and not any(r[value_col] for r in rows)):
                 # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
                 # say nothing anyway: the chart's place says so in words.
                 dash.write_string(at_row, at_col, f"{name}: nothing in this period.")
