@@ -287,7 +287,7 @@ def run(
     if as_json:
         sys.stdout.buffer.write(runview.as_json(runs.record(result, box)))
     else:
-        _print_run(result, box, plain=plain, inbox=inbox_uri)
+        _print_run(result, box, plain=plain, inbox=inbox_uri, log_file=str(routing.path))
     raise typer.Exit(1 if result.failed else 0)
 
 
@@ -389,12 +389,13 @@ def _intake_flow(workers: int, dask_address: str | None) -> Any:
     return intake_flow.nightly_intake
 
 
-def _print_run(result: NightSummary, outbox: Outbox, *, plain: bool = False, inbox: str = "the inbox") -> None:
+def _print_run(result: NightSummary, outbox: Outbox, *, plain: bool = False, inbox: str = "the inbox",
+               log_file: str | None = None) -> None:
     """The run's summary on ``out``: a table, or plain lines (``runview``)."""
     from coc_intake import runs, runview
 
     runview.show(out, runs.record(result, outbox), plain=plain, inbox=inbox, mail_folder=outbox.mail_folder(),
-                 batches_folder=outbox.batches_folder())
+                 batches_folder=outbox.batches_folder(), log_file=log_file)
 
 
 def _shown(text: str) -> str:

@@ -75,7 +75,10 @@ class FileFailure:
 
     @classmethod
     def of(cls, name: str, exc: BaseException) -> FileFailure:
-        return cls(redact.redact(name), redact.redact(f"{type(exc).__name__}: {exc}"))
+        # A task's failure comes back sanitized, its message already "<original type>: <message>": the wrapper's
+        # name would only stand before it.
+        text = str(exc) if isinstance(exc, redact.SanitizedError) else f"{type(exc).__name__}: {exc}"
+        return cls(redact.redact(name), redact.redact(text))
 
 
 @dataclass(frozen=True)

@@ -114,9 +114,12 @@ class Outbox:
     def requests_folder(self, batch_id: str) -> str:
         return f"{self._batch(batch_id)}requests"
 
+    def _source_folder(self, batch_id: str) -> str:
+        return f"{self._batch(batch_id)}source/"
+
     def _source_key(self, batch_id: str, name: str) -> str:
         """The file's own bytes; a name with folders keeps only its last part."""
-        return f"{self._batch(batch_id)}source/{PurePosixPath(name).name}"
+        return f"{self._source_folder(batch_id)}{PurePosixPath(name).name}"
 
     def _staged_key(self, batch_id: str) -> str:
         return f"{self._batch(batch_id)}{_STAGED}"
@@ -273,6 +276,10 @@ class Outbox:
         """The committed batches whose ``source/`` holds a file of this name: the batch it made, and any batch whose
         bytes it repeated (taken out of the inbox as already processed)."""
         return self._committed_holding(lambda batch_id: self._source_key(batch_id, name))
+
+    def source_names(self, batch_id: str) -> list[str]:
+        """The names of the files in the batch's ``source/`` (one listing)."""
+        return [PurePosixPath(k).name for k in self.store.list(self._source_folder(batch_id))]
 
     def batches_with_request(self, request_id: str) -> list[str]:
         """The committed batches that hold the request's document (usually one)."""

@@ -295,6 +295,11 @@ def _rate_moved(now: float, before: float) -> str:
     return f"The rejection rate {verb} from {before:.1%} to {now:.1%} ({abs(points):.1f} percentage points)."
 
 
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """'1 row', '2 rows', '1,204 findings': a count with its noun in the number it takes."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def trend_sentences(report: Report) -> list[str]:
     """The period against the previous one of the same length, in plain sentences."""
     if report.previous is None:
@@ -304,7 +309,7 @@ def trend_sentences(report: Report) -> list[str]:
     if not p.batches:
         return [f"No batches in {before} to compare with."]
     if not t.batches:
-        return [f"No batches in this period; {before} had {p.rows:,} rows, {p.rejected:,} rejected."]
+        return [f"No batches in this period; {before} had {counted(p.rows, 'row')}, {p.rejected:,} rejected."]
     return [f"Against {before}:", _moved("Rows", t.rows, p.rows), _moved("Rejected rows", t.rejected, p.rejected),
             _rate_moved(t.rejection_rate, p.rejection_rate)]
 
@@ -317,7 +322,7 @@ def employer_trend(report: Report, who: Employer) -> str:
     (first, a), (last, b) = weeks[0], weeks[-1]
     rate_a, rate_b = a[RowStatus.REJECTED] / a["rows"], b[RowStatus.REJECTED] / b["rows"]
     if first == last:
-        return f"Only the week of {first}: {a['rows']:,} rows, {rate_a:.1%} rejected."
+        return f"Only the week of {first}: {counted(a['rows'], 'row')}, {rate_a:.1%} rejected."
     if abs(rate_b - rate_a) < 0.0005:
         return f"Steady at {rate_b:.1%} rejected from the week of {first} to the week of {last}."
     verb = "Improved" if rate_b < rate_a else "Worsened"
@@ -330,8 +335,9 @@ def headline_markdown(report: Report) -> str:
     t = report.totals
     period = f"{report.since} to {report.until}" if report.since else "no batches"
     lines = [f"# Rejections, {period}", "",
-             f"**{t.rows:,} rows** in {t.batches} batches: {t.approved:,} approved, {t.referred:,} referred, "
-             f"**{t.rejected:,} rejected** ({t.rejection_rate:.1%}); {t.files_rejected} files rejected whole."]
+             f"**{counted(t.rows, 'row')}** in {counted(t.batches, 'batch', 'batches')}: {t.approved:,} approved, "
+             f"{t.referred:,} referred, **{t.rejected:,} rejected** ({t.rejection_rate:.1%}); "
+             f"{counted(t.files_rejected, 'file')} rejected whole."]
     trend = trend_sentences(report)
     if trend:
         lines += ["", " ".join(trend)]

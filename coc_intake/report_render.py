@@ -8,6 +8,7 @@ network and runs one inline script (sorting and filtering the tables), allowed b
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import io
@@ -20,7 +21,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from coc_intake import schemas, xlsx
-from coc_intake.report import AGE_GROUPS, Employer, Report, describe, employer_trend, trend_sentences
+from coc_intake.report import AGE_GROUPS, Employer, Report, counted, describe, employer_trend, trend_sentences
 from coc_intake.states import RowStatus
 
 _BLUE, _RED, _AMBER, _GREEN = "#2F6DB5", "#C0392B", "#E0A030", "#3C9A5F"
@@ -41,6 +42,20 @@ _Tables = dict[str, Table]
 
 def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
+
+
+def _weeks(report: Report) -> list[tuple[dt.date, dict[str, int]]]:
+    """Every week from the first with batches to the last, a week without any counted as nothing: skipped, it
+    made two weeks apart look adjacent on the line chart."""
+    weeks = sorted(report.by_week.items())
+    if not weeks:
+        return []
+    found, filled = dict(weeks), []
+    week, last = weeks[0][0], weeks[-1][0]
+    while week <= last:
+        filled.append((week, found.get(week) or dict.fromkeys(("rows", RowStatus.REJECTED, RowStatus.REFERRED), 0)))
+        week += dt.timedelta(days=7)
+    return filled
 
 
 def _blank(value: str) -> str:
@@ -126,7 +141,7 @@ def _tables(report: Report) -> _Tables:
             note="The employers with most rejected rows, week by week."),
         "Rejections by week": Table(["week of", "rows", "rejected", "referred"],
                                     [[w.isoformat(), v["rows"], v[RowStatus.REJECTED], v[RowStatus.REFERRED]]
-                                     for w, v in sorted(report.by_week.items())]),
+                                     for w, v in _weeks(report)]),
         "Fields that cause most rejections": Table(["field", "findings"],
                                                    [[f, n] for f, n in report.fields.most_common()]),
         "Referral reasons": Table(["reason", "rows", "what it means"],
@@ -140,7 +155,7 @@ def _tables(report: Report) -> _Tables:
 def _headline(report: Report) -> list[tuple[str, str]]:
     t = report.totals
     lines = [("Period", f"{report.since} to {report.until}" if report.since else "no batches"),
-             ("Batches", f"{t.batches:,} ({t.files_rejected} files rejected whole)" if t.batches
+             ("Batches", f"{t.batches:,} ({counted(t.files_rejected, 'file')} rejected whole)" if t.batches
               else "none: no committed batch has an as-of date in this period"),
              ("Rows", f"{t.rows:,}"),
              ("Approved", f"{t.approved:,}"), ("Referred", f"{t.referred:,}"),
@@ -205,19 +220,29 @@ def _table_sheet(wb: Workbook, name: str, table: Table, formats: dict[str, Forma
                 sheet.write_string(r, c, str(v))
     last = top + max(len(table.rows), 1)
     sheet.autofilter(top, 0, last, len(table.header) - 1)
-    if table.matrix:
-        sheet.set_column(0, 0, 40)
-        sheet.set_column(1, len(table.header) - 1, 14)
-        if table.rows and len(table.header) > 2:
-            sheet.conditional_format(top + 1, 2, last, len(table.header) - 1,
-                                     {"type": "2_color_scale", "min_color": "#FFFFFF", "max_color": "#F4A09A"})
-    else:
-        sheet.set_column(0, len(table.header) - 1, 18)
-        if table.header[-1] in ("what it means", "trend over the period", "message"):
-            sheet.set_column(len(table.header) - 1, len(table.header) - 1, 60)
+    for c, width in enumerate(_widths(table)):
+        sheet.set_column(c, c, width, formats["wrap"] if width == _WIDEST else None)
+    if table.matrix and table.rows and len(table.header) > 2:
+        sheet.conditional_format(top + 1, 2, last, len(table.header) - 1,
+                                 {"type": "2_color_scale", "min_color": "#FFFFFF", "max_color": "#F4A09A"})
     sheet.freeze_panes(top + 1, 1 if table.matrix else 0)
     sheet.set_landscape()
     sheet.fit_to_pages(1, 0)
+
+
+#: The narrowest and widest columns of a table sheet (characters); text longer than the widest wraps.
+_NARROWEST, _WIDEST = 8, 60
+
+
+def _widths(table: Table) -> list[int]:
+    """Each column as wide as its header and its longest value (a rate as its percentage), within bounds: a
+    fixed width cut host names, employers and codes short, and a fixed 60 left a short column's text cut."""
+    widths = []
+    for c, head in enumerate(table.header):
+        cells = [f"{v:.1%}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+                 for v in (r[c] for r in table.rows if c < len(r))]
+        widths.append(min(_WIDEST, max(_NARROWEST, len(head), *map(len, cells)) + 2))
+    return widths
 
 
 def _summary_sheet(wb: Workbook, report: Report, head: Format) -> None:
@@ -244,7 +269,11 @@ def _summary_lines(report: Report) -> list[list[Any]]:
 
 def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, formats: dict[str, Format]) -> None:
     """The headline, the trend, the top five problems and, below them, the charts."""
-    dash.set_column(0, 0, 22)
+    problems = [(f"{code} ({n:,})", text) for code, n, text in report.top_problems()]
+    # Column A as wide as its longest label: a longer one ran under column B's text ("health-insurance-required
+    # (1)France without ...").
+    first_width = max([22, *(len(label) + 2 for label, _ in problems)])
+    dash.set_column(0, 0, first_width)
     dash.set_column(1, 1, 90)
     dash.write_string(0, 0, "Rejections report", formats["title"])
     row = 2
@@ -254,9 +283,9 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
         row += 1
     row += 1
     dash.write_string(row, 0, "Top five problems", formats["bold"])
-    for code, n, text in report.top_problems():
+    for label, text in problems:
         row += 1
-        dash.write_string(row, 0, f"{code} ({n:,})")
+        dash.write_string(row, 0, label)
         dash.write_string(row, 1, text)
     at_row = row + 2
     for pair in (_CHARTS[:2], _CHARTS[2:]):
@@ -264,13 +293,16 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
         for i, (table, name, cat_col, value_col, limit, colour, kind) in enumerate(pair):
             rows = tables[table].rows
             # The second of a pair beside the first: in column B (wide for the headline), past the first's width.
-            at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - 160)
-            if not rows:
+            at_col, offset = (0, 0) if i == 0 else (1, _CHART_WIDTH + 20 - _pixels(first_width))
+            if not rows or (kind == "bar" and not any(r[value_col] for r in rows)):
                 # xlsxwriter refuses to save a chart without a series (EmptyChartSeries), and an empty chart would
                 # say nothing anyway: the chart's place says so in words.
                 dash.write_string(at_row, at_col, f"{name}: nothing in this period.")
                 continue
-            n = min(len(rows), limit)
+            # A bar chart of rejections leaves out the rows with none (a host or employer with accepted rows
+            # only), as the page's charts do: its table lists them, most rejected first.
+            charted = rows if kind != "bar" else [r for r in rows if r[value_col]]
+            n = min(len(charted), limit)
             chart = _chart(wb, kind, (table, 1 if tables[table].note else 0, n), name, (cat_col, value_col), colour)
             dash.insert_chart(at_row, at_col, chart, {"x_offset": offset})
             tallest = max(tallest, _chart_height(kind, n))
@@ -278,6 +310,11 @@ def _dashboard(wb: Workbook, dash: Worksheet, report: Report, tables: _Tables, f
     dash.set_landscape()
     dash.fit_to_pages(1, 0)  # printed (and rendered) one page wide: the charts beside each other stay whole
     dash.activate()
+
+
+def _pixels(width: float) -> int:
+    """A column's width in pixels, as Excel draws a width in characters of the default font."""
+    return int(width * 7 + 5)
 
 
 def _chart_height(kind: str, bars: int) -> int:
@@ -328,7 +365,9 @@ def _bars(title: str, items: list[tuple[str, int]], colour: str) -> str:
     for i, (label, value) in enumerate(items):
         y = 5 + i * 26
         width = 280 * value / top
-        shown = label if len(label) <= 30 else label[:29] + "…"
+        # Cut in the middle: an employer's label ends with its EIN and a typed host with its quote, the parts
+        # that tell two labels apart.
+        shown = label if len(label) <= 30 else label[:17] + "…" + label[-12:]
         rows.append(
             f"<text x='0' y='{y + 15}' class='lbl'><title>{html.escape(label)}</title>{html.escape(shown)}</text>"
             f"<rect x='210' y='{y}' width='{width:.1f}' height='18' fill='{colour}' rx='2'/>"
@@ -352,14 +391,19 @@ def _line(title: str, points: list[tuple[str, int]], colour: str) -> str:
     # Every label when they fit (about one per 40 px), else every n-th counted back from the last, which always
     # shows (the latest week is the one an analyst looks for) without crowding the one before it.
     every = max(1, -(-len(points) * 40 // (w - 2 * pad)))
-    labels = "".join(f"<text x='{x:.1f}' y='{h - 15}' class='tick' text-anchor='middle'>{html.escape(k[5:])}</text>"
-                     for i, ((x, _), (k, _)) in enumerate(zip(xy, points, strict=True))
-                     if (len(points) - 1 - i) % every == 0)
+    shown = [i for i in range(len(points)) if (len(points) - 1 - i) % every == 0]
+    labels = "".join(f"<text x='{xy[i][0]:.1f}' y='{h - 15}' class='tick' text-anchor='middle'>"
+                     f"{html.escape(points[i][0][5:])}</text>" for i in shown)
+    # Each labelled week's value above its dot: without them only the highest could be read off the chart.
+    labels += "".join(f"<text x='{xy[i][0]:.1f}' y='{xy[i][1] - 8:.1f}' class='val' text-anchor='middle'>"
+                      f"{points[i][1]:,}</text>" for i in shown)
+    # The scale's top only when some week goes without its value (the highest may be one of them).
+    scale = f"<text x='4' y='{pad - 8}' class='tick'>{top:,}</text>" if len(shown) < len(points) else ""
     return (f"<figure><figcaption>{html.escape(title)}</figcaption><svg viewBox='0 0 {w} {h}' width='{w}' "
             f"height='{h}' role='img' aria-label='{html.escape(title)}'>"
             f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#999'/>"
-            f"<text x='4' y='{pad - 8}' class='tick'>{top:,}</text>"
-            f"<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='2'/>{dots}{labels}</svg></figure>")
+            f"{scale}<polyline points='{path}' fill='none' stroke='{colour}' stroke-width='2'/>{dots}{labels}"
+            "</svg></figure>")
 
 
 def _slug(title: str) -> str:
@@ -478,15 +522,17 @@ def render_html(report: Report) -> str:
 
 def _cards(report: Report) -> str:
     t = report.totals
-    return (f"<div class='cards'><div class='card'><b>{t.rows:,}</b>rows in {t.batches:,} batches</div>"
+    return (f"<div class='cards'><div class='card'><b>{t.rows:,}</b>{'row' if t.rows == 1 else 'rows'} in "
+            f"{counted(t.batches, 'batch', 'batches')}</div>"
             f"<div class='card ok'><b>{t.approved:,}</b>approved</div>"
             f"<div class='card ref'><b>{t.referred:,}</b>referred</div>"
             f"<div class='card bad'><b>{t.rejected:,}</b>rejected ({t.rejection_rate:.1%})</div>"
-            f"<div class='card bad'><b>{t.files_rejected:,}</b>files rejected whole</div></div>")
+            f"<div class='card bad'><b>{t.files_rejected:,}</b>{'file' if t.files_rejected == 1 else 'files'} rejected "
+            "whole</div></div>")
 
 
 def _top_items(report: Report) -> str:
-    return "".join(f"<li><b>{html.escape(code)}</b> — {n:,} findings: {html.escape(text)}</li>"
+    return "".join(f"<li><b>{html.escape(code)}</b> — {counted(n, 'finding')}: {html.escape(text)}</li>"
                    for code, n, text in report.top_problems())
 
 
@@ -499,6 +545,6 @@ def _charts(report: Report) -> str:
         _bars("Rejected rows by employer",
               [(who.label, report.by_employer[who][RowStatus.REJECTED]) for who in report.top_employers()], _RED),
         _line("Rejected rows by week",
-              [(w.isoformat(), v[RowStatus.REJECTED]) for w, v in sorted(report.by_week.items())], _BLUE),
+              [(w.isoformat(), v.get(RowStatus.REJECTED, 0)) for w, v in _weeks(report)], _BLUE),
         _bars("Referral reasons", report.referrals.most_common(), _GREEN),
     ])

@@ -45,6 +45,15 @@ def rejection_reason(manifest: dict[str, Any]) -> str:
     return one_line(f"{first.get('code')}: {first.get('message') or ''}".rstrip(": ") + more)
 
 
+def earlier_batch(manifest: dict[str, Any]) -> str:
+    """What an already processed file repeated: its batch's file, date and counts (this run made nothing new, so
+    its own counts are zero)."""
+    counts = {k: int(manifest.get(k, 0)) for k in COUNTS}
+    return one_line(f"the same bytes as {manifest.get('source_name', '?')}, processed as of {manifest.get('as_of')}: "
+                    f"{counts['rows']:,} rows, {counts['approved']:,} approved, {counts['referred']:,} referred, "
+                    f"{counts['rejected']:,} rejected (results.xlsx of that batch).")
+
+
 @dataclass(frozen=True)
 class FileLine:
     """One file of a run, as it is shown and recorded."""
@@ -68,6 +77,8 @@ def file_lines(summary: NightSummary, outbox: Outbox) -> list[FileLine]:
         reason = f.note
         if f.result == FileResult.REJECTED_FILE and f.batch_id:
             reason = rejection_reason(outbox.manifest(f.batch_id)) or reason
+        elif f.result == FileResult.ALREADY_PROCESSED and f.batch_id and not reason:
+            reason = earlier_batch(outbox.manifest(f.batch_id))
         lines.append(FileLine(redact(f.name), str(f.result), f.batch_id, {k: int(getattr(f, k)) for k in COUNTS},
                               one_line(reason)))
     lines += [FileLine(redact(x.name), FAILED, reason=one_line(x.error)) for x in summary.failures]
@@ -95,18 +106,25 @@ def record_run(outbox: Outbox, summary: NightSummary) -> dict[str, Any]:
     return {**doc, "written_to": outbox.record_run(doc)}
 
 
-#: How many of the newest runs ``last_seen`` reads: a file still in the inbox was listed by the first run after it
-#: came; the few before it cover runs over other inboxes into the same outbox.
+#: How many of the newest runs that listed files ``last_seen`` reads: a file still in the inbox was listed by the
+#: first run after it came; the few before it cover runs over other inboxes into the same outbox.
 RECENT_RUNS = 5
+#: The most records ``last_seen`` reads: runs over an empty inbox (recorded too, a few bytes each) do not count
+#: among ``RECENT_RUNS``, so that an hour of them does not hide the night's failure.
+MOST_RECORDS = 50
 
 
 def last_seen(outbox: Outbox, name: str, runs: int = RECENT_RUNS) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The newest of the last ``runs`` runs that listed a file of this name, and its line there; None when none
-    did. Names are compared masked, as records hold them."""
+    """The newest of the last ``runs`` runs that listed files to list a file of this name, and its line there;
+    None when none did. Names are compared masked, as records hold them."""
     shown = redact(name)
-    for run_name in reversed(outbox.runs()[-runs:]):
+    for run_name in reversed(outbox.runs()[-MOST_RECORDS:]):
         run = outbox.run(run_name)
-        for line in run.get("files", []):
+        files = run.get("files", [])
+        for line in files:
             if line.get("name") == shown:
                 return run, line
+        runs -= bool(files)
+        if runs <= 0:
+            break
     return None

@@ -161,7 +161,7 @@ def read_record(inbox: Store, name: str) -> SubmissionRecord | None:
         raise SidecarError(
             f"{redact(name)}: its submission record {redact(sidecar_key(name))} cannot be read ({exc}); the file "
             "stays in the inbox. Submit the file again through the portal, or, to process it without the "
-            "authorization check, delete the record") from None
+            "authorization check, delete the record.") from None
 
 
 def remove_record(inbox: Store, name: str) -> None:

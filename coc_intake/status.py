@@ -124,8 +124,24 @@ def lookup(inbox: Store, outbox: Outbox, query: str) -> list[FileStatus] | Reque
         batch = of_batch(outbox, query.lower())
         if batch is not None:
             return [batch]
+    # A path (the operator's shell completed it in the inbox folder): the file's name is its last part.
+    query = query.rstrip("/").rsplit("/", 1)[-1]
     statuses = [_waiting(outbox, query)] if _in_inbox(inbox, query) else []
-    return statuses + _batches_of(outbox, query)
+    statuses += _batches_of(outbox, query)
+    if not statuses and redact(query) == query and "*" in query:
+        # A name as the console, the run's record and the portal show it, its SSN masked: the operator copied it
+        # from there. One listing of the inbox and of each batch's source/ finds the names it stands for.
+        for real in _names_shown_as(inbox, outbox, query):
+            statuses += ([_waiting(outbox, real)] if _in_inbox(inbox, real) else []) + _batches_of(outbox, real)
+    return statuses
+
+
+def _names_shown_as(inbox: Store, outbox: Outbox, shown: str) -> list[str]:
+    """The names of inbox files and of batches' source files that show as ``shown`` once masked."""
+    names = {n for n in inbox.list() if "/" not in n and n != shown and redact(n) == shown}
+    for batch_id in outbox.batch_ids():
+        names.update(n for n in outbox.source_names(batch_id) if n != shown and redact(n) == shown)
+    return sorted(names)
 
 
 def _in_inbox(inbox: Store, name: str) -> bool:

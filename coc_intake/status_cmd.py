@@ -83,8 +83,12 @@ def _file_line(s: Any, inbox_uri: str) -> str:
     if s.state == FileState.WAITING:
         return f"{s.name}: waiting in the inbox {inbox_uri} for the next run."
     if s.state == FileState.FAILED:
-        return (f"{s.name}: failed in the run as of {s.as_of} and stays in the inbox for the next run: "
-                f"{s.reason or 'no reason recorded'}")
+        from coc_intake.logs import default_file
+
+        reason = (s.reason or "no reason recorded").rstrip(".")
+        return (f"{s.name}: failed in the run as of {s.as_of} and stays in the inbox for the next run: {reason}. "
+                f"The details are in the run's log file ({default_file()} unless the run was given --log-file); "
+                "once the cause is fixed, the next run takes the file.")
     if s.state == FileState.PROCESSED:
         return f"{s.name}: processed ({batch}): {_counts(s.counts)}."
     if s.state == FileState.REJECTED_FILE:

@@ -89,10 +89,12 @@ def test_a_report_over_a_period_without_batches_says_so_and_draws_no_empty_chart
 def test_a_period_without_rejections_leaves_out_only_the_charts_without_data(tmp_path: Path) -> None:
     wb, _ = _report(["--outbox", str(_batch(tmp_path))], tmp_path / "rep")
     text = _dashboard_text(wb)
-    # No finding: the error-code chart has no data; the host-country, employer and weekly charts have (zero
-    # rejections on DE, for Acme).
+    # No finding: the error-code chart has no data, nor have the charts of rejected rows by host country and by
+    # employer (a bar of zero says nothing, as on the page); the weekly chart has (zero rejections that week).
     assert "Findings by error code: nothing in this period." in text
-    assert len(wb["Dashboard"]._charts) == 3
+    assert "Rejected rows by host country: nothing in this period." in text
+    assert "Rejected rows by employer: nothing in this period." in text
+    assert len(wb["Dashboard"]._charts) == 1
 
 
 # --- 10: settings and dates that make no sense -------------------------------------------------------------------
