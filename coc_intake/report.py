@@ -13,13 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.countries import name_of
 from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.states import FileResult, RowStatus
+
+if TYPE_CHECKING:
+    from coc_intake.referrals import ReferralCounts
 
 #: The counts a manifest and each line of its breakdown have.
 COUNTS = ("rows", *(s.value for s in (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)))
@@ -126,6 +129,8 @@ class Report:
     """Referred rows per (reason, host country); a batch without referral reasons by host under Host("?")."""
     detailed_batches: int = 0
     """Batches in the period whose manifest has the employer, field and value breakdown (docs/report.md)."""
+    decisions: ReferralCounts | None = None
+    """The specialists' decisions on the period's referrals (``add_decisions``); None when not counted."""
 
     def top_problems(self, n: int = 5) -> list[tuple[str, int, str]]:
         """(code, findings, what it means) for the n most frequent rejecting codes."""
@@ -220,6 +225,16 @@ def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: 
             continue
         _add(report, doc, day, employers)
     employers.into(report)
+    return report
+
+
+def add_decisions(report: Report, outbox: Outbox, today: dt.date | None = None) -> Report:
+    """The report with the specialists' decisions on the referrals of its period counted: decided, approved,
+    denied, waiting, and how long they waited, by reason and host (``referrals.referral_counts``: the referral
+    index and the decisions, not the requests)."""
+    from coc_intake.referrals import referral_counts
+
+    report.decisions = referral_counts(outbox, report.since, report.until, today)
     return report
 
 
