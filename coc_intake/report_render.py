@@ -506,7 +506,9 @@ def script_hash(script: str = _SCRIPT) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, top: str = "", style: str = "") -> str:
+    """The page; ``top`` is HTML (already escaped) put first in its body and ``style`` CSS added to its own: the
+    portal's bar and filters around the same page."""
     period = f"{report.since} to {report.until}" if report.since else "no batches"
     if report.since and not report.totals.batches:
         period += " (no batches in this period)"
@@ -518,7 +520,7 @@ def render_html(report: Report) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\">"
-        f"<title>Rejections report, {html.escape(period)}</title><style>{_CSS}</style></head><body>"
+        f"<title>Rejections report, {html.escape(period)}</title><style>{_CSS}{style}</style></head><body>{top}"
         f"<h1>Rejections report</h1><p class='sub'>{html.escape(period)}</p>"
         f"{f'<p class=trend>{html.escape(trend)}</p>' if trend else ''}{_cards(report)}"
         f"<h2>Top five problems</h2><ol class='top'>{_top_items(report) or '<li>No rejections.</li>'}</ol>"

@@ -151,7 +151,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
 
 def create_app(settings: Settings) -> FastAPI:
     """The portal over ``settings``' stores and accounts database."""
-    from coc_intake.portal import api, queue, queue_api
+    from coc_intake.portal import analyst, api, queue, queue_api
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,7 +176,8 @@ def create_app(settings: Settings) -> FastAPI:
         if not request.url.path.startswith("/api/") and request.state.session != loaded:
             response.set_cookie(COOKIE, portal.sessions.dump(request.state.session), max_age=portal.sessions.max_age,
                                 httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
-        response.headers["Content-Security-Policy"] = CSP
+        # A page may narrow it further or allow its own inline script by hash (the analysts' report).
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -341,6 +342,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(queue_api.router)
     app.include_router(queue.router)
+    app.include_router(analyst.router)
     return app
 
 
