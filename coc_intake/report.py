@@ -259,7 +259,7 @@ def narrow(manifests: list[dict[str, Any]], employer: str | None = None, host: s
         else:
             parts = [c for c in breakdown.get("host_countries", []) if str(c.get("country")) == str(host).upper()]
             extra = {"error_counts": _summed(p.get("referrals", {}) for p in parts),
-                     "breakdown": {"host_countries": parts}}
+                     "breakdown": {"host_countries": parts, "rejected_values": {}}}
         if parts:
             cut.append({"batch_id": doc["batch_id"], "as_of": doc["as_of"], "source_name": doc.get("source_name"),
                         "status": doc["status"], **{k: sum(int(p.get(k) or 0) for p in parts) for k in COUNTS},

@@ -48,9 +48,8 @@ def _days(value: float | None) -> Days | str:
     return "" if value is None else Days(round(value, 1))
 
 
-_DECISION_HEADER = ["referred", "decided", "approved", "denied", "waiting", "median days to a decision",
-                    "90th percentile days to a decision", "median days waiting so far",
-                    "90th percentile days waiting so far"]
+_DECISION_HEADER = ["referred", "decided", "approved", "denied", "waiting", "wait (median)", "wait (p90)",
+                    "age (median)", "age (p90)"]
 
 
 def _decision_cells(t: Tally) -> list[Any]:
@@ -63,9 +62,9 @@ def _decision_tables(report: Report) -> _Tables:
     counts = report.decisions
     if counts is None:
         return {}
-    note = ("Referred requests of the period's batches by their latest decision; days from the batch's as-of date "
-            "to the first decision, or, for those still waiting, to today. A referral with two reasons counts "
-            "under each.")
+    note = ("Referred requests of the period's batches by their latest decision. Wait: days from the batch's "
+            "as-of date to the first decision, over the decided ones; age: days from the as-of date to today, over "
+            "those still waiting; median and 90th percentile (p90). A referral with two reasons counts under each.")
     return {
         "Referral decisions by reason": Table(
             ["reason", *_DECISION_HEADER],
