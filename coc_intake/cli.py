@@ -426,7 +426,7 @@ def report(
         raise _fail(f"--since {first} is after --until {last}; swap them.")
     try:
         source = Outbox(open_store(absolute_uri(outbox or Settings.from_env().outbox)))
-        data = reports.build(reports.load_manifests(source), first, last)
+        data = reports.add_decisions(reports.build(reports.load_manifests(source), first, last), source)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     stem = f"rejections-{data.since or 'none'}-to-{data.until or 'none'}"

@@ -147,13 +147,14 @@ class Queue:
                     keep[i] = False
         return keep
 
-    def select(self, filters: Filters, today: dt.date, limit: int | None = None,
-               offset: int = 0) -> tuple[list[Referral], int]:
-        """The referrals that pass the filters, oldest first, at most ``limit`` of them from ``offset`` (a page);
-        and how many passed."""
+    def select(self, filters: Filters, today: dt.date, limit: int | None = None, offset: int = 0
+               ) -> tuple[list[Referral], int]:
+        """The referrals that pass the filters, oldest first, at most ``limit`` of them from the ``offset``-th (a
+        page: only its rows become Python objects); and how many passed."""
         chosen = self.table.filter(_bools(self._mask(filters, today)))
         total = len(chosen)
-        chosen = chosen.slice(offset, limit) if limit else chosen.slice(offset)
+        if limit or offset:
+            chosen = chosen.slice(offset, limit)
         return [self._referral(r) for r in chosen.to_pylist()], total
 
     def _referral(self, r: dict[str, Any]) -> Referral:

@@ -13,13 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.countries import name_of
 from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.states import FileResult, RowStatus
+
+if TYPE_CHECKING:
+    from coc_intake.referrals import ReferralCounts
 
 #: The counts a manifest and each line of its breakdown have.
 COUNTS = ("rows", *(s.value for s in (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)))
@@ -126,6 +129,8 @@ class Report:
     """Referred rows per (reason, host country); a batch without referral reasons by host under Host("?")."""
     detailed_batches: int = 0
     """Batches in the period whose manifest has the employer, field and value breakdown (docs/report.md)."""
+    decisions: ReferralCounts | None = None
+    """The specialists' decisions on the period's referrals (``add_decisions``); None when not counted."""
 
     def top_problems(self, n: int = 5) -> list[tuple[str, int, str]]:
         """(code, findings, what it means) for the n most frequent rejecting codes."""
@@ -223,6 +228,62 @@ def build(manifests: list[dict[str, Any]], since: dt.date | None = None, until: 
     return report
 
 
+class NarrowError(ValueError):
+    """Filters the manifests cannot answer together; the message says what to do."""
+
+
+def _digits(text: object) -> str:
+    return "".join(c for c in str(text or "") if c.isdigit())
+
+
+def narrow(manifests: list[dict[str, Any]], employer: str | None = None, host: str | None = None
+           ) -> list[dict[str, Any]]:
+    """The manifests cut down to one employer (an EIN, any punctuation) or one host country (its ISO code): each
+    batch with rows of it becomes a manifest of those rows alone, from its breakdown, and the others are left out.
+    A manifest counts an employer's rows and codes but not by host, and a host's rows and referral reasons but not
+    by employer or code: what a cut manifest does not know, it does not claim (docs/report.md#filters)."""
+    if employer and host:
+        raise NarrowError("Filter by employer or by host country, not both: the batches count an employer's rows, "
+                          "and a host country's, but not an employer's rows by host country.")
+    if not employer and not host:
+        return manifests
+    cut = []
+    for doc in manifests:
+        breakdown = doc.get("breakdown") or {}
+        if employer:
+            parts = [e for e in breakdown.get("employers", []) if _digits(e.get("ein")) == _digits(employer)]
+            # "rejected_values" empty: the cut knows the employer's codes and fields, but not its values.
+            extra = {"error_counts": _summed(p.get("codes", {}) for p in parts), "cut": "employer",
+                     "breakdown": {"employers": parts, "rejected_values": {},
+                                   "rejecting_fields": _summed(p.get("fields", {}) for p in parts)}}
+        else:
+            parts = [c for c in breakdown.get("host_countries", []) if str(c.get("country")) == str(host).upper()]
+            extra = {"error_counts": _summed(p.get("referrals", {}) for p in parts),
+                     "breakdown": {"host_countries": parts, "rejected_values": {}}}
+        if parts:
+            cut.append({"batch_id": doc["batch_id"], "as_of": doc["as_of"], "source_name": doc.get("source_name"),
+                        "status": doc["status"], **{k: sum(int(p.get(k) or 0) for p in parts) for k in COUNTS},
+                        **extra})
+    return cut
+
+
+def _summed(counters: Any) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for c in counters:
+        total.update({k: int(v) for k, v in c.items()})
+    return dict(total)
+
+
+def add_decisions(report: Report, outbox: Outbox, today: dt.date | None = None) -> Report:
+    """The report with the specialists' decisions on the referrals of its period counted: decided, approved,
+    denied, waiting, and how long they waited, by reason and host (``referrals.referral_counts``: the referral
+    index and the decisions, not the requests)."""
+    from coc_intake.referrals import referral_counts
+
+    report.decisions = referral_counts(outbox, report.since, report.until, today)
+    return report
+
+
 def _add(report: Report, doc: dict[str, Any], day: dt.date, employers: _Employers) -> None:
     """One batch of the period into the report."""
     week = _week(day)
@@ -249,7 +310,7 @@ def _add(report: Report, doc: dict[str, Any], day: dt.date, employers: _Employer
             by_host = True
             for code, n in c["referrals"].items():
                 _work(report, code, host, int(n), age)
-    if not by_host:  # an older manifest: its referral reasons without their host countries
+    if not by_host and doc.get("cut") != "employer":  # an older manifest: its referral reasons without hosts
         for code, n in referrals.items():
             _work(report, code, Host("", "?"), n, age)
     report.fields.update(breakdown.get("rejecting_fields", {}))

@@ -21,6 +21,7 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from coc_intake import schemas, xlsx
+from coc_intake.referrals import Tally
 from coc_intake.report import AGE_GROUPS, Employer, Report, counted, describe, employer_trend, trend_sentences
 from coc_intake.states import RowStatus
 
@@ -38,6 +39,42 @@ class Table:
 
 
 _Tables = dict[str, Table]
+
+
+class Days(float):
+    """A number of days (a median or a percentile), not a rate."""
+
+
+def _days(value: float | None) -> Days | str:
+    return "" if value is None else Days(round(value, 1))
+
+
+_DECISION_HEADER = ["referred", "decided", "approved", "denied", "waiting", "wait (median)", "wait (p90)",
+                    "age (median)", "age (p90)"]
+
+
+def _decision_cells(t: Tally) -> list[Any]:
+    return [t.referred, t.decided, t.approved, t.denied, t.waiting, _days(t.wait_median_days),
+            _days(t.wait_p90_days), _days(t.waiting_age_median_days), _days(t.waiting_age_p90_days)]
+
+
+def _decision_tables(report: Report) -> _Tables:
+    """The specialists' decisions on the period's referrals, by reason and by host country (when counted)."""
+    counts = report.decisions
+    if counts is None:
+        return {}
+    note = ("Referred requests of the period's batches by their latest decision. Wait: days from the batch's "
+            "as-of date to the first decision, over the decided ones; age: days from the as-of date to today, over "
+            "those still waiting; median and 90th percentile (p90). A referral with two reasons counts under each.")
+    return {
+        "Referral decisions by reason": Table(
+            ["reason", *_DECISION_HEADER],
+            [["all referrals", *_decision_cells(counts.total)],
+             *([code, *_decision_cells(t)] for code, t in counts.by_reason.items())], note=note),
+        "Referral decisions by host": Table(
+            ["host country", *_DECISION_HEADER],
+            [[host or "(not given)", *_decision_cells(t)] for host, t in counts.by_host.items()], note=note),
+    }
 
 
 def _rate(part: int, whole: int) -> float:
@@ -149,6 +186,7 @@ def _tables(report: Report) -> _Tables:
         "Files rejected whole": Table(["file", "batch", "as of", "code", "message"],
                                       [[f["file"], f["batch_id"], f["as_of"], f["code"], f["message"]]
                                        for f in report.rejected_files]),
+        **_decision_tables(report),
     }
 
 
@@ -162,10 +200,18 @@ def _headline(report: Report) -> list[tuple[str, str]]:
              ("Rejected", f"{t.rejected:,} ({t.rejection_rate:.1%} of rows)")]
     if t.already_requested:  # re-sent rows: neither new requests nor rejections
         lines.append(("Already requested", f"{t.already_requested:,}"))
+    if report.decisions is not None and report.decisions.total.referred:
+        lines.append(("Referral decisions", _decided_sentence(report.decisions.total)))
     trend = trend_sentences(report)
     if trend:
         lines.append(("Trend", " ".join(trend)))
     return lines
+
+
+def _decided_sentence(t: Tally) -> str:
+    waited = (f"; a decision took {t.wait_median_days:g} days (median), {t.wait_p90_days:g} at the 90th percentile"
+              if t.wait_median_days is not None and t.wait_p90_days is not None else "")
+    return f"{t.decided:,} decided ({t.approved:,} approved, {t.denied:,} denied), {t.waiting:,} waiting{waited}"
 
 
 # --- xlsx ----------------------------------------------------------------------------------------------------
@@ -212,11 +258,13 @@ def _table_sheet(wb: Workbook, name: str, table: Table, formats: dict[str, Forma
         sheet.write_string(top, c, h, formats["head"])
     for r, values in enumerate(table.rows, start=top + 1):
         for c, v in enumerate(values):
-            if isinstance(v, float):
+            if isinstance(v, Days):
+                sheet.write_number(r, c, v)
+            elif isinstance(v, float):
                 sheet.write_number(r, c, v, formats["pct"])
             elif isinstance(v, int):
                 sheet.write_number(r, c, v)
-            else:
+            elif v != "":  # an empty cell, not an empty text, so that a column of numbers sorts as numbers
                 sheet.write_string(r, c, str(v))
     last = top + max(len(table.rows), 1)
     sheet.autofilter(top, 0, last, len(table.header) - 1)
@@ -414,6 +462,8 @@ def _table(title: str, table: Table) -> str:
     peak = max((v for r in table.rows for v in r[2:] if isinstance(v, int)), default=0) if table.matrix else 0
 
     def cell(v: Any, col: int) -> str:
+        if isinstance(v, Days):
+            return f"<td class='num' data-v='{v}'>{v:g}</td>"
         if isinstance(v, float):
             return f"<td class='num' data-v='{v}'>{v:.1%}</td>"
         if isinstance(v, int):
@@ -499,7 +549,9 @@ def script_hash(script: str = _SCRIPT) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, top: str = "", style: str = "") -> str:
+    """The page; ``top`` is HTML (already escaped) put first in its body and ``style`` CSS added to its own: the
+    portal's bar and filters around the same page."""
     period = f"{report.since} to {report.until}" if report.since else "no batches"
     if report.since and not report.totals.batches:
         period += " (no batches in this period)"
@@ -511,7 +563,7 @@ def render_html(report: Report) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\">"
-        f"<title>Rejections report, {html.escape(period)}</title><style>{_CSS}</style></head><body>"
+        f"<title>Rejections report, {html.escape(period)}</title><style>{_CSS}{style}</style></head><body>{top}"
         f"<h1>Rejections report</h1><p class='sub'>{html.escape(period)}</p>"
         f"{f'<p class=trend>{html.escape(trend)}</p>' if trend else ''}{_cards(report)}"
         f"<h2>Top five problems</h2><ol class='top'>{_top_items(report) or '<li>No rejections.</li>'}</ol>"
@@ -528,7 +580,16 @@ def _cards(report: Report) -> str:
             f"<div class='card ref'><b>{t.referred:,}</b>referred</div>"
             f"<div class='card bad'><b>{t.rejected:,}</b>rejected ({t.rejection_rate:.1%})</div>"
             f"<div class='card bad'><b>{t.files_rejected:,}</b>{'file' if t.files_rejected == 1 else 'files'} rejected "
-            "whole</div></div>")
+            "whole</div>"
+            f"{_decision_card(report)}</div>")
+
+
+def _decision_card(report: Report) -> str:
+    if report.decisions is None or not report.decisions.total.referred:
+        return ""
+    t = report.decisions.total
+    return (f"<div class='card' title='{html.escape(_decided_sentence(t))}'><b>{t.decided:,} / {t.referred:,}</b>"
+            f"referrals decided ({t.approved:,} approved, {t.denied:,} denied)</div>")
 
 
 def _top_items(report: Report) -> str:

@@ -31,7 +31,9 @@ def test_the_openapi_document_validates_and_describes_every_api_action(portal: P
     paths = spec["paths"]
     assert set(paths) == {"/api/v1/uploads", "/api/v1/uploads/{upload_id}", "/api/v1/uploads/{upload_id}/marked.xlsx",
                           "/api/v1/uploads/{upload_id}/submit", "/api/v1/submissions",
-                          "/api/v1/submissions/{submission_id}", "/api/v1/submissions/{submission_id}/{document}"}
+                          "/api/v1/submissions/{submission_id}", "/api/v1/submissions/{submission_id}/{document}",
+                          "/api/v1/referrals", "/api/v1/referrals/{request_id}",
+                          "/api/v1/referrals/{request_id}/decisions"}
     assert "application/octet-stream" in paths["/api/v1/uploads"]["post"]["requestBody"]["content"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 

@@ -29,9 +29,8 @@ def _portal(request: Request) -> Any:
     return found
 
 
-async def token_account(request: Request,
-                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Account:
-    """The filing account of the bearer token; 401 without a valid one, 403 for a role that files nothing."""
+async def token_owner(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Account:
+    """The enabled account of the bearer token; 401 without a valid one."""
     if credentials is None:
         raise HTTPException(401, "Send the account's API token: Authorization: Bearer coc_…",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -40,6 +39,13 @@ async def token_account(request: Request,
     if account is None:
         raise HTTPException(401, "The API token is not valid (reset, disabled or mistyped).",
                             headers={"WWW-Authenticate": "Bearer"})
+    return account
+
+
+async def token_account(request: Request,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Account:
+    """The filing account of the bearer token; 401 without a valid one, 403 for a role that files nothing."""
+    account = await token_owner(request, credentials)
     if not account.role.files:
         raise HTTPException(403, f"A {account.role} account files nothing.")
     return account
@@ -124,13 +130,15 @@ def list_submissions(request: Request, account: Filer) -> list[dict[str, Any]]:
             for r in portal.accounts.submissions(account.id)]
 
 
-@router.get("/submissions/{submission_id}", summary="Where one submission stands")
+@router.get("/submissions/{submission_id}", summary="Where one submission stands, with its referred requests and "
+                                                 "the specialists' latest decision on each")
 def get_submission(request: Request, submission_id: str, account: Filer) -> dict[str, Any]:
     portal = _portal(request)
     row = portal.accounts.submission(account.id, submission_id)
     if row is None:
         raise HTTPException(404)
-    found: dict[str, Any] = submissions.standing(portal.inbox, portal.outbox, portal.accounts, account, row).as_json()
+    found: dict[str, Any] = submissions.standing(portal.inbox, portal.outbox, portal.accounts, account, row,
+                                                 with_referred=True).as_json()
     return found
 
 

@@ -29,7 +29,7 @@ from coc_intake.catalog import CATALOG
 from coc_intake.errors import FileRejected
 from coc_intake.outbox import Outbox
 from coc_intake.portal import submissions
-from coc_intake.portal.accounts import Account, Accounts, SignIn
+from coc_intake.portal.accounts import Account, Accounts, Role, SignIn
 from coc_intake.portal.forms import FormError, read_upload_form
 from coc_intake.portal.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, SessionData, Sessions, secret_key
 from coc_intake.portal.uploads import Upload, Uploads, suffix_of
@@ -138,9 +138,20 @@ async def _csrf(request: Request) -> dict[str, str]:
     return fields
 
 
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the templates (autoescaped: every value is shown as text), with the session's CSRF token and the
+    signed-in account."""
+    context.setdefault("account", signed_in(request))
+    return TEMPLATES.TemplateResponse(request, name, {"csrf": _session(request).csrf, **context},
+                                      status_code=status_code)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The portal over ``settings``' stores and accounts database."""
-    from coc_intake.portal import api
+    from coc_intake.portal import analyst, api, queue, queue_api
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,12 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="coc-intake portal", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Certificate of Coverage requests: upload and pre-check employers' workbooks, "
                               "submit them to the nightly intake, and follow them.")
-    templates = Jinja2Templates(directory=HERE / "templates")
-
-    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        context.setdefault("account", signed_in(request))
-        return templates.TemplateResponse(request, name, {"csrf": _session(request).csrf, **context},
-                                          status_code=status_code)
+    page = render
 
     @app.middleware("http")
     async def security(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -170,7 +176,8 @@ def create_app(settings: Settings) -> FastAPI:
         if not request.url.path.startswith("/api/") and request.state.session != loaded:
             response.set_cookie(COOKIE, portal.sessions.dump(request.state.session), max_age=portal.sessions.max_age,
                                 httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
-        response.headers["Content-Security-Policy"] = CSP
+        # A page may narrow it further or allow its own inline script by hash (the analysts' report).
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -198,6 +205,10 @@ def create_app(settings: Settings) -> FastAPI:
         account = signed_in(request)
         if account is None:
             return RedirectResponse("/sign-in", 303)
+        if account.role is Role.SPECIALIST:
+            return RedirectResponse("/referrals", 303)
+        if account.role is Role.ANALYST:
+            return RedirectResponse("/report", 303)
         if not account.role.files:
             return page(request, "home_staff.html", title="Welcome")
         uploads = _portal(request).uploads.of_account(account.id)[:10]
@@ -319,7 +330,7 @@ def create_app(settings: Settings) -> FastAPI:
         row = portal.accounts.submission(account.id, submission_id)
         if row is None:
             raise HTTPException(404)
-        found = submissions.standing(portal.inbox, portal.outbox, portal.accounts, account, row)
+        found = submissions.standing(portal.inbox, portal.outbox, portal.accounts, account, row, with_referred=True)
         return page(request, "submission.html", title=f"Submission {redact(row.original_name)}", standing=found,
                     downloads=submissions.DOWNLOADS)
 
@@ -329,6 +340,9 @@ def create_app(settings: Settings) -> FastAPI:
         return download(_portal(request), account, submission_id, document)
 
     app.include_router(api.router)
+    app.include_router(queue_api.router)
+    app.include_router(queue.router)
+    app.include_router(analyst.router)
     return app
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from coc_intake import sidecar, status
+from coc_intake import referral_index, sidecar, status
 from coc_intake.outbox import DOCUMENTS, Outbox
 from coc_intake.portal.accounts import Account, Accounts, SubmissionRow
 from coc_intake.portal.uploads import Upload, UploadState, new_id
@@ -56,6 +56,58 @@ def submit(inbox: Store, accounts: Accounts, account: Account, upload: Upload) -
     return row
 
 
+#: The referred requests a submission's page lists at most (with their count).
+REFERRED_SHOWN = 1000
+
+
+@dataclass(frozen=True)
+class ReferredRequest:
+    """A referred request of the employer's batch and what the specialists decided: the SSN masked, the note
+    with any SSN-shaped text masked."""
+
+    request_id: str
+    row: int
+    worker: str
+    masked_ssn: str
+    host: str
+    reasons: tuple[str, ...]
+    decision: str | None = None
+    """The latest decision, or None while it waits."""
+    decided_at: str | None = None
+    note: str | None = None
+    decisions: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "row": self.row, "worker": self.worker, "ssn": self.masked_ssn,
+                "host": self.host, "reasons": list(self.reasons), "decision": self.decision,
+                "decided_at": self.decided_at, "note": self.note, "decisions": self.decisions}
+
+
+def referred(outbox: Outbox, batch_id: str, limit: int = REFERRED_SHOWN) -> tuple[list[ReferredRequest], int]:
+    """The committed batch's referred requests (sheet order, at most ``limit``) with their latest decision, and
+    how many it has. Reads the batch's referral index and one listing of the decisions folder, then only the
+    decisions of this batch's requests."""
+    table = referral_index.batch_index(outbox, batch_id)
+    numbers = outbox.decision_numbers() if len(table) else {}
+    found = []
+    for r in table.slice(0, limit).to_pylist():
+        rid = r["request_id"]
+        latest = None
+        # An extension has the ID of the request it extends: its decisions name the batch they decide.
+        for n in reversed(numbers.get(rid, [])):
+            record = outbox.decision(rid, n)
+            if record.get("batch_id") in (None, batch_id):
+                latest = record
+                break
+        found.append(ReferredRequest(
+            rid, int(r["row"]), r["worker"] or "", f"***-**-{r['ssn_last4'] or ''}", r["host"] or "",
+            tuple(r["reasons"] or ()), None if latest is None else str(latest.get("decision")),
+            None if latest is None else str(latest.get("at")),
+            None if latest is None else redact(str(latest.get("note") or "")),
+            0 if latest is None else int(latest.get("n") or 0)))
+    return found, len(table)
+
+
 @dataclass(frozen=True)
 class Standing:
     """A submission as its page shows it."""
@@ -65,22 +117,34 @@ class Standing:
     downloads: bool
     """Whether its batch's results may be downloaded by the account (the batch is committed and was made by one of
     the account's own submissions)."""
+    referred: list[ReferredRequest] | None = None
+    """Its batch's referred requests with their decisions (asked for, and the batch the account's own)."""
+    referred_total: int = 0
 
     def as_json(self) -> dict[str, Any]:
-        return {"submission_id": self.row.submission_id, "name": redact(self.row.original_name),
-                "inbox_name": self.row.inbox_name, "batch_id": self.row.batch_id, "sha256": self.row.sha256,
-                "size_bytes": self.row.size_bytes, "submitted_at": self.row.submitted_at.isoformat(),
-                "state": self.file.state.value, "counts": self.file.counts, "reason": self.file.reason,
-                "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else []}
+        found = {"submission_id": self.row.submission_id, "name": redact(self.row.original_name),
+                 "inbox_name": self.row.inbox_name, "batch_id": self.row.batch_id, "sha256": self.row.sha256,
+                 "size_bytes": self.row.size_bytes, "submitted_at": self.row.submitted_at.isoformat(),
+                 "state": self.file.state.value, "counts": self.file.counts, "reason": self.file.reason,
+                 "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else []}
+        if self.referred is not None:
+            found["referred"] = [r.as_json() for r in self.referred]
+            found["referred_total"] = self.referred_total
+        return found
 
 
-def standing(inbox: Store, outbox: Outbox, accounts: Accounts, account: Account, row: SubmissionRow) -> Standing:
-    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome."""
+def standing(inbox: Store, outbox: Outbox, accounts: Accounts, account: Account, row: SubmissionRow,
+             with_referred: bool = False) -> Standing:
+    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome; with
+    ``with_referred``, its referred requests and their decisions too (for a batch that is the account's own)."""
     if outbox.is_committed(row.batch_id):
         found = status.of_file(inbox, outbox, name=row.inbox_name, batch_id=row.batch_id)
         made_by = outbox.manifest(row.batch_id).get("submission_id")
         # The same bytes as a batch another account made are that account's results: not shown (a 404 elsewhere).
         own = isinstance(made_by, str) and accounts.made_batch(account.id, made_by)
+        if with_referred and own:
+            shown, total = referred(outbox, row.batch_id)
+            return Standing(row, found, own, shown, total)
         return Standing(row, found, own)
     return Standing(row, status.of_file(inbox, outbox, name=row.inbox_name), False)
 
