@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from coc_intake import agreements
+from coc_intake import agreements, referral_index
 from coc_intake.catalog import CATALOG, REFERRAL_CODES
 from coc_intake.outbox import Outbox
 from coc_intake.store import LocalStore
@@ -72,6 +72,14 @@ def write_outbox(root: Path, batches: int = BATCHES, seed: int = 3) -> None:
                                          "count": rng.randint(1, 40)} for _ in range(20)] for f in value_fields},
             },
         }
+        # The batch's referrals, as intake writes them beside its manifest (the queue's and the report's index).
+        outbox.write_referrals(batch_id, referral_index.to_parquet(referral_index.of_columns({
+            "request_id": [f"COC-DE-R{b:04d}{i:05d}" for i in range(referred)], "row": list(range(2, referred + 2)),
+            "host": [countries[0]["country"]] * referred, "agreement": [countries[0]["country"]] * referred,
+            "employer_ein": [f"{10 + b % 8}-1234567"] * referred, "employer_name": [f"Employer {b % 8}"] * referred,
+            "worker": ["Doe, Jane"] * referred, "ssn_last4": ["6789"] * referred,
+            "reasons": [list(countries[0]["referrals"])] * referred,
+        }, batch_id, dt.date.fromisoformat(str(doc["as_of"])))))
         outbox.stage(batch_id, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         outbox.commit(batch_id)
 

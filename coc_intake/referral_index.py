@@ -41,7 +41,7 @@ _COVERED = b"coc-batches"
 """The cache's metadata key: the batches it joins (those without referrals too)."""
 
 
-def _table(columns: dict[str, list[Any]], batch_id: str, as_of: dt.date) -> pa.Table:
+def of_columns(columns: dict[str, list[Any]], batch_id: str, as_of: dt.date) -> pa.Table:
     n = len(columns["request_id"])
     full = {**columns, "batch_id": [batch_id] * n, "as_of": [as_of] * n}
     return pa.table({f.name: pa.array(full[f.name], f.type) for f in SCHEMA}, schema=SCHEMA)
@@ -60,7 +60,7 @@ def of_outcome(outcome: Outcome, batch_id: str, as_of: dt.date) -> pa.Table:
     from coc_intake.engine import CheckedRows  # the intake has it loaded; the queue's listing does not need it
 
     if not isinstance(outcome, CheckedRows):
-        return _table({f.name: [] for f in SCHEMA}, batch_id, as_of)
+        return of_columns({f.name: [] for f in SCHEMA}, batch_id, as_of)
     rows = outcome.rows
     referred = rows["status"].eq(RowStatus.REFERRED).to_numpy()
     v = outcome.values[referred]
@@ -76,7 +76,7 @@ def of_outcome(outcome: Outcome, batch_id: str, as_of: dt.date) -> pa.Table:
         "ssn_last4": [str(s)[-4:] for s in v["ssn"]],
         "reasons": [[c for c in codes if c in REFERRAL_CODES] for codes in rows["codes"][referred]],
     }
-    return _table(columns, batch_id, as_of)
+    return of_columns(columns, batch_id, as_of)
 
 
 def of_documents(documents: Iterable[dict[str, Any]], batch_id: str, as_of: dt.date) -> pa.Table:
@@ -97,7 +97,7 @@ def of_documents(documents: Iterable[dict[str, Any]], batch_id: str, as_of: dt.d
         "ssn_last4": [str(d["worker"].get("ssn") or "")[-4:] for d in referred],
         "reasons": [list(d.get("referral_reasons") or []) for d in referred],
     }
-    return _table(columns, batch_id, as_of)
+    return of_columns(columns, batch_id, as_of)
 
 
 def to_parquet(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> bytes:
