@@ -7,7 +7,7 @@ folders.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from coc_intake import sidecar, status
@@ -56,6 +56,14 @@ def submit(inbox: Store, accounts: Accounts, account: Account, upload: Upload) -
     return row
 
 
+#: Why a submission whose bytes another account submitted first shows no outcome, and what to do.
+BY_ANOTHER_ACCOUNT = (
+    "The same file (these exact bytes) was already submitted by another account, so it was not processed again, "
+    "and its results belong to that account. If a colleague filed it for your employer, ask them for the results. "
+    "To file it under your own account, change the file (rows already requested are reported as such, not filed "
+    "twice) and upload it again.")
+
+
 @dataclass(frozen=True)
 class Standing:
     """A submission as its page shows it."""
@@ -65,24 +73,35 @@ class Standing:
     downloads: bool
     """Whether its batch's results may be downloaded by the account (the batch is committed and was made by one of
     the account's own submissions)."""
+    by_another_account: bool = False
+    """Its bytes are a batch made by another account's submission (or a file not submitted through the portal):
+    that batch's outcome is not shown (``BY_ANOTHER_ACCOUNT`` says why and what to do)."""
 
     def as_json(self) -> dict[str, Any]:
         return {"submission_id": self.row.submission_id, "name": redact(self.row.original_name),
                 "inbox_name": self.row.inbox_name, "batch_id": self.row.batch_id, "sha256": self.row.sha256,
                 "size_bytes": self.row.size_bytes, "submitted_at": self.row.submitted_at.isoformat(),
                 "state": self.file.state.value, "counts": self.file.counts, "reason": self.file.reason,
-                "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else []}
+                "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else [],
+                "submitted_by_another_account": self.by_another_account}
 
 
 def standing(inbox: Store, outbox: Outbox, accounts: Accounts, account: Account, row: SubmissionRow) -> Standing:
-    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome."""
-    if outbox.is_committed(row.batch_id):
-        found = status.of_file(inbox, outbox, name=row.inbox_name, batch_id=row.batch_id)
-        made_by = outbox.manifest(row.batch_id).get("submission_id")
-        # The same bytes as a batch another account made are that account's results: not shown (a 404 elsewhere).
-        own = isinstance(made_by, str) and accounts.made_batch(account.id, made_by)
-        return Standing(row, found, own)
-    return Standing(row, status.of_file(inbox, outbox, name=row.inbox_name), False)
+    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome; but nothing of
+    a batch that another account's submission made (its counts, date and file name are that account's)."""
+    if not outbox.is_committed(row.batch_id):
+        return Standing(row, status.of_file(inbox, outbox, name=row.inbox_name), False)
+    found = status.of_file(inbox, outbox, name=row.inbox_name, batch_id=row.batch_id)
+    made_by = outbox.manifest(row.batch_id).get("submission_id")
+    first = accounts.submission(account.id, made_by) if isinstance(made_by, str) else None
+    if first is None:
+        hidden = status.FileStatus(found.name, status.FileState.ALREADY_PROCESSED, row.batch_id,
+                                   reason=BY_ANOTHER_ACCOUNT)
+        return Standing(row, hidden, False, by_another_account=True)
+    if first.submission_id != row.submission_id:
+        found = replace(found, reason=f"the same bytes as your submission of {redact(first.original_name)} on "
+                                      f"{first.submitted_at:%Y-%m-%d %H:%M} UTC, processed as batch {row.batch_id}")
+    return Standing(row, found, True)
 
 
 def document(outbox: Outbox, row: SubmissionRow, name: str) -> bytes:
