@@ -314,6 +314,14 @@ class Accounts:
                                                        _Submission.account_id == account_id))
             return None if found is None else _row(found)
 
+    def first_of_batch(self, batch_id: str) -> SubmissionRow | None:
+        """The first submission of these bytes, by any account: the one whose batch the intake makes (it takes the
+        inbox in order of name, and an inbox name starts with the time submitted)."""
+        with self._tx() as s:
+            found = s.scalar(select(_Submission).where(_Submission.batch_id == batch_id)
+                             .order_by(_Submission.inbox_name).limit(1))
+            return None if found is None else _row(found)
+
     def made_batch(self, account_id: int, submission_id: str) -> bool:
         """Whether ``submission_id`` (a batch manifest's) is one of the account's submissions."""
         return self.submission(account_id, submission_id) is not None

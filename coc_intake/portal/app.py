@@ -269,11 +269,13 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/uploads/{upload_id}", include_in_schema=False)
     def upload_page(request: Request, upload_id: str) -> Response:
         account = _page_account(request)
-        item = _portal(request).uploads.get(account.id, upload_id)
+        portal = _portal(request)
+        item = portal.uploads.get(account.id, upload_id)
         if item is None:
             raise HTTPException(404)
+        own, others = submissions.earlier(portal.outbox, portal.accounts, account, item)
         return page(request, "upload.html", title=f"Pre-check of {redact(item.original_name)}", upload=item,
-                    catalog=CATALOG)
+                    catalog=CATALOG, earlier=own, by_another_account=others)
 
     @app.get("/uploads/{upload_id}/marked.xlsx", include_in_schema=False)
     def marked(request: Request, upload_id: str) -> Response:

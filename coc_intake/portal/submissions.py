@@ -64,6 +64,17 @@ BY_ANOTHER_ACCOUNT = (
     "twice) and upload it again.")
 
 
+def earlier(outbox: Outbox, accounts: Accounts, account: Account, upload: Upload) -> tuple[SubmissionRow | None, bool]:
+    """Before Submit: the account's own earlier submission of the upload's bytes, or whether another account (or a
+    file dropped into the inbox) has them already; submitted again they would be ``already-processed``."""
+    if upload.state is UploadState.SUBMITTED:
+        return None, False
+    first = accounts.first_of_batch(upload.sha256[:16])
+    if first is not None:
+        return (first, False) if first.account_id == account.id else (None, True)
+    return None, outbox.is_committed(upload.sha256[:16])
+
+
 @dataclass(frozen=True)
 class Standing:
     """A submission as its page shows it."""
