@@ -41,7 +41,8 @@ async def token_account(request: Request,
         raise HTTPException(401, "The API token is not valid (reset, disabled or mistyped).",
                             headers={"WWW-Authenticate": "Bearer"})
     if not account.role.files:
-        raise HTTPException(403, f"A {account.role} account files nothing.")
+        raise HTTPException(403, f"{account.role.a} account files nothing: upload and submit with the token of "
+                                 "an employer or self-employed account.")
     return account
 
 

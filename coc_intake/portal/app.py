@@ -185,7 +185,9 @@ def create_app(settings: Settings) -> FastAPI:
             from fastapi.exception_handlers import http_exception_handler
 
             return await http_exception_handler(request, exc)
-        detail = exc.detail if exc.status_code != 404 else "There is nothing here, or it is not yours."
+        detail = {404: "There is nothing here, or it is not yours.",
+                  405: f"This address does not take a {request.method} request: use the portal's own links and "
+                       "buttons."}.get(exc.status_code, exc.detail)
         return page(request, "error.html", exc.status_code, title=f"Error {exc.status_code}", message=detail)
 
     @app.get("/static/portal.css", include_in_schema=False)
