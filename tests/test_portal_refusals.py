@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import row, write_xlsx
 from tests.portal_helpers import PortalServer, json_of, start_portal
 
 
@@ -48,3 +49,24 @@ def test_adding_a_staff_account_with_an_ein_names_the_role_with_its_article(tmp_
             accounts.add("a@ssa.example", "analyst", ("12-3456789",))
     finally:
         accounts.close()
+
+
+@pytest.fixture(scope="module")
+def small_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
+    yield from start_portal(tmp_path_factory.mktemp("portal-small"), {"COC_MAX_BYTES": "50000"})
+
+
+def test_a_refused_upload_keeps_the_accounts_recent_uploads_on_the_page(small_portal: PortalServer,
+                                                                       tmp_path: Path) -> None:
+    browser = small_portal.browser()
+    browser.sign_in(small_portal.add("recent@acme.example"))
+    kept = browser.upload("kept march.xlsx", write_xlsx(tmp_path / "kept.xlsx", [row()]).read_bytes())
+    assert kept.status_code == 303
+    too_large = browser.upload("huge.xlsx", b"x" * 60_000)
+    assert too_large.status_code == 413 and "file-too-large" in too_large.text
+    assert "kept march.xlsx" in too_large.text and "Your recent uploads" in too_large.text
+    browser.get("/")
+    no_file = browser.client.post("/uploads", data={"csrf_token": browser.csrf},
+                                  files={"file": ("", b"", "application/octet-stream")})
+    assert no_file.status_code == 400 and "Choose a file to upload first." in no_file.text
+    assert "kept march.xlsx" in no_file.text

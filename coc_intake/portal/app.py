@@ -254,15 +254,14 @@ def create_app(settings: Settings) -> FastAPI:
                                           portal.settings.limits.max_bytes)
         except (FileRejected, FormError) as exc:
             portal.uploads.discard(folder)
-            return _upload_refused(request, exc, portal, page)
+            return _upload_refused(request, exc, portal, page, account)
         if not _session(request).csrf_ok(form.fields.get(CSRF_FIELD)):
             portal.uploads.discard(folder)
             raise HTTPException(403, "The form has expired or did not come from this site. Go back, reload the "
                                      "page and try again.")
         if not form.filename or not target.exists():
             portal.uploads.discard(folder)
-            return page(request, "home.html", 400, title="Upload a workbook", uploads=[],
-                        max_bytes=portal.settings.limits.max_bytes, error="Choose a file to upload first.")
+            return _upload_refused(request, FormError("Choose a file to upload first."), portal, page, account)
         item = accept(portal, account, upload_id, folder, target, form.filename, form.size, form.sha256)
         await anyio.to_thread.run_sync(lambda: portal.audit(account.email, AuditAction.UPLOAD, upload_id,
                                                             name=item.original_name, size_bytes=item.size))
@@ -375,12 +374,13 @@ def download(portal: Portal, account: Account, submission_id: str, document: str
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _upload_refused(request: Request, exc: Exception, portal: Portal, page: Callable[..., Response]) -> Response:
-    if isinstance(exc, FileRejected):
-        return page(request, "home.html", 413, title="Upload a workbook", uploads=[],
-                    max_bytes=portal.settings.limits.max_bytes, error=str(exc), error_code=exc.code)
-    return page(request, "home.html", 400, title="Upload a workbook", uploads=[],
-                max_bytes=portal.settings.limits.max_bytes, error=str(exc))
+def _upload_refused(request: Request, exc: Exception, portal: Portal, page: Callable[..., Response],
+                    account: Account) -> Response:
+    """The upload form again, with why the file was refused above it and the account's recent uploads below."""
+    rejected = isinstance(exc, FileRejected)
+    return page(request, "home.html", 413 if rejected else 400, title="Upload a workbook",
+                uploads=portal.uploads.of_account(account.id)[:10], max_bytes=portal.settings.limits.max_bytes,
+                error=str(exc), error_code=exc.code if isinstance(exc, FileRejected) else None)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
