@@ -64,3 +64,14 @@ def test_a_file_rejected_whole_says_why_and_offers_another_upload_without_zero_c
     assert "Rows by status" not in page and "Findings by code" not in page
     assert "openpyxl" not in page and "source.xlsx" not in page and "run the check again" not in page
     assert ">Submit<" not in page
+
+
+def test_recent_uploads_say_how_each_check_came_out(browser: Browser, tmp_path: Path) -> None:
+    mixed = write_xlsx(tmp_path / "listed.xlsx", [row(), row(ssn="234-56-7890", host_country="ZZ")])
+    verdict_of(browser, "listed mixed.xlsx", mixed.read_bytes())
+    verdict_of(browser, "listed empty.csv", b"")
+    rows = {re.sub(r"<[^>]+>", "", cells[0]): " ".join(re.sub(r"<[^>]+>", "", cells[2]).split())
+            for cells in (re.findall(r"<td>(.*?)</td>", tr, re.S)
+                          for tr in re.findall(r"<tr>(.*?)</tr>", browser.get("/").text, re.S)) if len(cells) == 3}
+    assert rows["listed mixed.xlsx"] == "checked: 1 of 2 rows pass"
+    assert rows["listed empty.csv"] == "checked: the whole file is rejected"
