@@ -60,6 +60,11 @@ class Role(StrEnum):
         """Whether the role uploads and submits workbooks."""
         return self in (Role.EMPLOYER, Role.SELF_EMPLOYED)
 
+    @property
+    def a(self) -> str:
+        """The role with its article, as a sentence starts: "An admin", "A specialist"."""
+        return f"{'An' if self.value[0] in 'aeiou' else 'A'} {self.value}"
+
 
 class AccountError(CocError):
     """An account that cannot be added or changed as asked; the message says what to do."""
@@ -219,7 +224,7 @@ class Accounts:
         if role is Role.SELF_EMPLOYED and digits is None:
             raise AccountError("A self-employed account needs the person's SSN: add --ssn NNN-NN-NNNN.")
         if not role.files and (found or digits):
-            raise AccountError(f"A {role} account files nothing: leave out --ein and --ssn.")
+            raise AccountError(f"{role.a} account files nothing: leave out --ein and --ssn.")
         if role is Role.EMPLOYER and digits:
             raise AccountError("An employer account has EINs, not an SSN: leave out --ssn.")
         password, token_id, secret = _new_password(), secrets.token_hex(8), secrets.token_urlsafe(32)
@@ -312,6 +317,14 @@ class Accounts:
         with self._tx() as s:
             found = s.scalar(select(_Submission).where(_Submission.submission_id == submission_id,
                                                        _Submission.account_id == account_id))
+            return None if found is None else _row(found)
+
+    def first_of_batch(self, batch_id: str) -> SubmissionRow | None:
+        """The first submission of these bytes, by any account: the one whose batch the intake makes (it takes the
+        inbox in order of name, and an inbox name starts with the time submitted)."""
+        with self._tx() as s:
+            found = s.scalar(select(_Submission).where(_Submission.batch_id == batch_id)
+                             .order_by(_Submission.inbox_name).limit(1))
             return None if found is None else _row(found)
 
     def made_batch(self, account_id: int, submission_id: str) -> bool:

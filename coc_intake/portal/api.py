@@ -47,7 +47,8 @@ async def token_account(request: Request,
     """The filing account of the bearer token; 401 without a valid one, 403 for a role that files nothing."""
     account = await token_owner(request, credentials)
     if not account.role.files:
-        raise HTTPException(403, f"A {account.role} account files nothing.")
+        raise HTTPException(403, f"{account.role.a} account files nothing: upload and submit with the token of "
+                                 "an employer or self-employed account.")
     return account
 
 
@@ -87,10 +88,13 @@ async def upload(request: Request, account: Filer,
 
 @router.get("/uploads/{upload_id}", summary="An upload's pre-check: its state, counts and findings")
 def get_upload(request: Request, upload_id: str, account: Filer) -> dict[str, Any]:
-    item = _portal(request).uploads.get(account.id, upload_id)
+    portal = _portal(request)
+    item = portal.uploads.get(account.id, upload_id)
     if item is None:
         raise HTTPException(404)
+    own, others = submissions.earlier(portal.outbox, portal.accounts, account, item)
     found: dict[str, Any] = item.as_json()
+    found.update(earlier_submission_id=own.submission_id if own else None, submitted_by_another_account=others)
     return found
 
 

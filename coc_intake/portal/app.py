@@ -192,7 +192,9 @@ def create_app(settings: Settings) -> FastAPI:
             from fastapi.exception_handlers import http_exception_handler
 
             return await http_exception_handler(request, exc)
-        detail = exc.detail if exc.status_code != 404 else "There is nothing here, or it is not yours."
+        detail = {404: "There is nothing here, or it is not yours.",
+                  405: f"This address does not take a {request.method} request: use the portal's own links and "
+                       "buttons."}.get(exc.status_code, exc.detail)
         return page(request, "error.html", exc.status_code, title=f"Error {exc.status_code}", message=detail)
 
     @app.get("/static/portal.css", include_in_schema=False)
@@ -263,15 +265,14 @@ def create_app(settings: Settings) -> FastAPI:
                                           portal.settings.limits.max_bytes)
         except (FileRejected, FormError) as exc:
             portal.uploads.discard(folder)
-            return _upload_refused(request, exc, portal, page)
+            return _upload_refused(request, exc, portal, page, account)
         if not _session(request).csrf_ok(form.fields.get(CSRF_FIELD)):
             portal.uploads.discard(folder)
             raise HTTPException(403, "The form has expired or did not come from this site. Go back, reload the "
                                      "page and try again.")
         if not form.filename or not target.exists():
             portal.uploads.discard(folder)
-            return page(request, "home.html", 400, title="Upload a workbook", uploads=[],
-                        max_bytes=portal.settings.limits.max_bytes, error="Choose a file to upload first.")
+            return _upload_refused(request, FormError("Choose a file to upload first."), portal, page, account)
         item = accept(portal, account, upload_id, folder, target, form.filename, form.size, form.sha256)
         await anyio.to_thread.run_sync(lambda: portal.audit(account.email, AuditAction.UPLOAD, upload_id,
                                                             name=item.original_name, size_bytes=item.size))
@@ -280,11 +281,13 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/uploads/{upload_id}", include_in_schema=False)
     def upload_page(request: Request, upload_id: str) -> Response:
         account = _page_account(request)
-        item = _portal(request).uploads.get(account.id, upload_id)
+        portal = _portal(request)
+        item = portal.uploads.get(account.id, upload_id)
         if item is None:
             raise HTTPException(404)
+        own, others = submissions.earlier(portal.outbox, portal.accounts, account, item)
         return page(request, "upload.html", title=f"Pre-check of {redact(item.original_name)}", upload=item,
-                    catalog=CATALOG)
+                    catalog=CATALOG, earlier=own, by_another_account=others)
 
     @app.get("/uploads/{upload_id}/marked.xlsx", include_in_schema=False)
     def marked(request: Request, upload_id: str) -> Response:
@@ -385,12 +388,13 @@ def download(portal: Portal, account: Account, submission_id: str, document: str
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _upload_refused(request: Request, exc: Exception, portal: Portal, page: Callable[..., Response]) -> Response:
-    if isinstance(exc, FileRejected):
-        return page(request, "home.html", 413, title="Upload a workbook", uploads=[],
-                    max_bytes=portal.settings.limits.max_bytes, error=str(exc), error_code=exc.code)
-    return page(request, "home.html", 400, title="Upload a workbook", uploads=[],
-                max_bytes=portal.settings.limits.max_bytes, error=str(exc))
+def _upload_refused(request: Request, exc: Exception, portal: Portal, page: Callable[..., Response],
+                    account: Account) -> Response:
+    """The upload form again, with why the file was refused above it and the account's recent uploads below."""
+    rejected = isinstance(exc, FileRejected)
+    return page(request, "home.html", 413 if rejected else 400, title="Upload a workbook",
+                uploads=portal.uploads.of_account(account.id)[:10], max_bytes=portal.settings.limits.max_bytes,
+                error=str(exc), error_code=exc.code if isinstance(exc, FileRejected) else None)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

@@ -7,7 +7,7 @@ folders.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from coc_intake import referral_index, sidecar, status
@@ -108,6 +108,25 @@ def referred(outbox: Outbox, batch_id: str, limit: int = REFERRED_SHOWN) -> tupl
     return found, len(table)
 
 
+#: Why a submission whose bytes another account submitted first shows no outcome, and what to do.
+BY_ANOTHER_ACCOUNT = (
+    "The same file (these exact bytes) was already submitted by another account, so it was not processed again, "
+    "and its results belong to that account. If a colleague filed it for your employer, ask them for the results. "
+    "To file it under your own account, change the file (rows already requested are reported as such, not filed "
+    "twice) and upload it again.")
+
+
+def earlier(outbox: Outbox, accounts: Accounts, account: Account, upload: Upload) -> tuple[SubmissionRow | None, bool]:
+    """Before Submit: the account's own earlier submission of the upload's bytes, or whether another account (or a
+    file dropped into the inbox) has them already; submitted again they would be ``already-processed``."""
+    if upload.state is UploadState.SUBMITTED:
+        return None, False
+    first = accounts.first_of_batch(upload.sha256[:16])
+    if first is not None:
+        return (first, False) if first.account_id == account.id else (None, True)
+    return None, outbox.is_committed(upload.sha256[:16])
+
+
 @dataclass(frozen=True)
 class Standing:
     """A submission as its page shows it."""
@@ -120,13 +139,17 @@ class Standing:
     referred: list[ReferredRequest] | None = None
     """Its batch's referred requests with their decisions (asked for, and the batch the account's own)."""
     referred_total: int = 0
+    by_another_account: bool = False
+    """Its bytes are a batch made by another account's submission (or a file not submitted through the portal):
+    that batch's outcome is not shown (``BY_ANOTHER_ACCOUNT`` says why and what to do)."""
 
     def as_json(self) -> dict[str, Any]:
         found = {"submission_id": self.row.submission_id, "name": redact(self.row.original_name),
                  "inbox_name": self.row.inbox_name, "batch_id": self.row.batch_id, "sha256": self.row.sha256,
                  "size_bytes": self.row.size_bytes, "submitted_at": self.row.submitted_at.isoformat(),
                  "state": self.file.state.value, "counts": self.file.counts, "reason": self.file.reason,
-                 "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else []}
+                 "as_of": self.file.as_of, "downloads": list(DOWNLOADS) if self.downloads else [],
+                 "submitted_by_another_account": self.by_another_account}
         if self.referred is not None:
             found["referred"] = [r.as_json() for r in self.referred]
             found["referred_total"] = self.referred_total
@@ -135,18 +158,25 @@ class Standing:
 
 def standing(inbox: Store, outbox: Outbox, accounts: Accounts, account: Account, row: SubmissionRow,
              with_referred: bool = False) -> Standing:
-    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome; with
-    ``with_referred``, its referred requests and their decisions too (for a batch that is the account's own)."""
-    if outbox.is_committed(row.batch_id):
-        found = status.of_file(inbox, outbox, name=row.inbox_name, batch_id=row.batch_id)
-        made_by = outbox.manifest(row.batch_id).get("submission_id")
-        # The same bytes as a batch another account made are that account's results: not shown (a 404 elsewhere).
-        own = isinstance(made_by, str) and accounts.made_batch(account.id, made_by)
-        if with_referred and own:
-            shown, total = referred(outbox, row.batch_id)
-            return Standing(row, found, own, shown, total)
-        return Standing(row, found, own)
-    return Standing(row, status.of_file(inbox, outbox, name=row.inbox_name), False)
+    """Where the submission stands: waiting or failed while in the inbox, else its batch's outcome, but nothing of
+    a batch that another account's submission made (its counts, date and file name are that account's); with
+    ``with_referred``, its referred requests and their decisions too."""
+    if not outbox.is_committed(row.batch_id):
+        return Standing(row, status.of_file(inbox, outbox, name=row.inbox_name), False)
+    found = status.of_file(inbox, outbox, name=row.inbox_name, batch_id=row.batch_id)
+    made_by = outbox.manifest(row.batch_id).get("submission_id")
+    first = accounts.submission(account.id, made_by) if isinstance(made_by, str) else None
+    if first is None:
+        hidden = status.FileStatus(found.name, status.FileState.ALREADY_PROCESSED, row.batch_id,
+                                   reason=BY_ANOTHER_ACCOUNT)
+        return Standing(row, hidden, False, by_another_account=True)
+    if first.submission_id != row.submission_id:
+        found = replace(found, reason=f"the same bytes as your submission of {redact(first.original_name)} on "
+                                      f"{first.submitted_at:%Y-%m-%d %H:%M} UTC, processed as batch {row.batch_id}")
+    if with_referred:
+        shown, total = referred(outbox, row.batch_id)
+        return Standing(row, found, True, shown, total)
+    return Standing(row, found, True)
 
 
 def document(outbox: Outbox, row: SubmissionRow, name: str) -> bytes:

@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ SHOWN_FINDINGS = 500
 _SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 _ID_LETTERS = "abcdefghijkmnpqrstuvwxyz"
 _ID = re.compile(rf"[{_ID_LETTERS}]{{24}}")
+#: How long an upload (its pre-check and its files, full SSNs and all) is kept: a day to fix and submit it, not for
+#: ever; a submitted file is in the inbox and My submissions by then.
+KEEP_SECONDS = 24 * 3600
+#: How often, at most, the uploads past KEEP_SECONDS are swept (on a new upload).
+SWEEP_SECONDS = 3600
 
 
 def new_id() -> str:
@@ -156,11 +162,37 @@ class Uploads:
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.Lock()
+        self._swept = 0.0
+        self.sweep()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def sweep(self) -> None:
+        """Forget the uploads older than KEEP_SECONDS and delete their folders, and the folders as old that an
+        earlier process left (its uploads died with it). A younger folder may be another process's: it is kept."""
+        now = time.time()
+        self._swept = now
+        cutoff = now - KEEP_SECONDS
+        with self._lock:
+            for upload_id, item in list(self._uploads.items()):
+                if item.uploaded_at.timestamp() < cutoff and item.state is not UploadState.CHECKING:
+                    del self._uploads[upload_id]
+            kept = set(self._uploads)
+        for child in self.folder.iterdir():
+            try:
+                old = child.lstat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if child.name not in kept and old:
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
     def new_folder(self) -> tuple[str, Path]:
+        if time.time() - self._swept > SWEEP_SECONDS:
+            self.sweep()
         upload_id = new_id()
         folder = self.folder / upload_id
         folder.mkdir(mode=0o700)
