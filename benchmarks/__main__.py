@@ -211,7 +211,7 @@ def _print_naive(naive: dict[str, Any], ours: dict[str, Any]) -> None:
 
 
 def _print_files(work: Path, count: int) -> None:
-    """Many small files in one nightly run, through the real flow (each its own flow run, tasks and artifact);
+    """Many small files in one nightly run, through the real flow (each its own task run and artifact);
     the plain functions on a sample of them show what Prefect adds."""
     from benchmarks.generate import write_workbook as write
 
