@@ -334,7 +334,9 @@ def _following(progress: Any) -> Iterator[None]:
 
 def _intake_flow(workers: int, dask_address: str | None) -> Any:
     from coc_intake.flows import intake as intake_flow
+    from coc_intake.flows._env import server_ready
 
+    server_ready()
     if dask_address:
         from prefect_dask.task_runners import DaskTaskRunner
 

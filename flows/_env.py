@@ -39,8 +39,13 @@ def tie_server() -> None:
     Prefect asks ``SubprocessASGIServer()`` for its server, which returns the instance registered for the default
     port (``None``), so registering a ``TiedServer`` there first is enough. Nothing changes when ``PREFECT_API_URL``
     names a server (no temporary one is started; the server module is not even imported) or when a server is
-    registered already (Prefect's test harness registers its own).
+    registered already (Prefect's test harness registers its own). When Prefect is not imported yet, the server is
+    started at once instead (``_early``), and waited for by ``server_ready``.
     """
+    from coc_intake.flows import _early
+
+    if _early.start():  # before Prefect is imported: the server boots while the intake's modules are imported
+        return
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
@@ -51,3 +56,10 @@ def tie_server() -> None:
 
     if None not in SubprocessASGIServer._instances:
         TiedServer()  # registers itself under the default port (SubprocessASGIServer.__new__)
+
+
+def server_ready() -> None:
+    """Wait until the server ``tie_server`` started early answers; at once if it started none."""
+    from coc_intake.flows import _early
+
+    _early.wait()
