@@ -94,10 +94,12 @@ def main() -> None:
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--no-files", action="store_true")
     parser.add_argument("--files", type=int, default=1000, help="how many 50-row files the nightly flow takes")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the many-files and start-up measurements")
+    parser.add_argument("--no-startup", action="store_true")
     parser.add_argument("--repeat", type=int, default=0,
                         help="rounds per size (default: 3 up to 100k rows, 2 above); the best of each is kept")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="coc-bench-"))
     table: list[dict[str, Any]] = []
     try:
@@ -129,14 +131,18 @@ def main() -> None:
             t = table[-1]
             print(f"  measured {rows:,} rows (best of {rounds}): parse {t['parse']:.2f} s, floor {t['floor']:.2f} s, "
                   f"pipeline {t['pipeline']:.2f} s, ratio {t['ratio']:.2f}, peak RSS {t['rss_mb']:,.0f} MB", flush=True)
-        _print_main(table)
-        _print_cpu(table)
+        if table:
+            _print_main(table)
+            _print_cpu(table)
         if not args.no_naive and 100_000 in sizes:
             naive = _measure("naive", str(_workbook(100_000)), str(work / "naive"))
             ours = next(t for t in table if t["rows"] == 100_000)
             _print_naive(naive, ours)
         if not args.no_files:
-            _print_files(work, args.files)
+            _print_files(work, args.files, args.rounds)
+        if not args.no_startup:
+            print()
+            _print_startup(work, args.rounds)
         _print_validate(work)
     finally:
         _remove(work)
@@ -210,28 +216,92 @@ def _print_naive(naive: dict[str, Any], ours: dict[str, Any]) -> None:
           f"{ours['pipeline']:.2f} s")
 
 
-def _print_files(work: Path, count: int) -> None:
-    """Many small files in one nightly run, through the real flow (each its own flow run, tasks and artifact);
-    the plain functions on a sample of them show what Prefect adds."""
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file of an outbox and its bytes; the mail ledger's entries without the time of delivery."""
+    tree = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            key = str(path.relative_to(root))
+            data = path.read_bytes()
+            if key.startswith("mail/sent/"):
+                entry = json.loads(data)
+                entry.pop("at", None)
+                data = json.dumps(entry, sort_keys=True).encode()
+            tree[key] = data
+    return tree
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def _print_files(work: Path, count: int, rounds: int) -> None:
+    """Many small files in one nightly run, through the real flow (each its own task run and artifact), in
+    ``rounds`` fresh processes; the plain functions over the same files, serially, give the reference outbox (every
+    round's must be byte for byte the same) and what the engine costs per file without Prefect."""
     from benchmarks.generate import write_workbook as write
 
-    folder, sample = work / "files", work / "files-sample"
-    folder.mkdir()
-    sample.mkdir()
+    source = work / "files-source"
+    source.mkdir()
     for i in range(count):  # distinct rows, so distinct bytes and batches
-        write(folder / f"file-{i:04d}.xlsx", 50, seed=1000 + i)
-    for path in sorted(folder.iterdir())[:100]:
-        os.link(path, sample / path.name)
-    run = _measure("flow", str(folder), str(work / "files-out"), env={"PREFECT_HOME": str(work / "prefect")})
-    plain = _measure("files", str(sample), str(work / "files-sample-out"))
-    single = _measure("intake", str(_workbook(10_000)), str(work / "single-out"))
-    per_row = single["wall"] / single["rows"]
-    per_file = run["wall"] / run["files"]
-    print(f"\n{run['files']:,} files of 50 rows in one nightly flow run: {run['wall']:.1f} s, {per_file:.3f} s per "
-          f"file; overhead beyond the rows' work {per_file - 50 * per_row:.3f} s per file (target ≤ 1 s; the rows' "
-          f"work is 50 × {per_row * 1000:.2f} ms, the per-row time of the 10k workbook). Plain functions on "
-          f"{plain['files']} of them: {plain['wall'] / plain['files']:.3f} s per file (Prefect's own share is the "
-          f"difference). Prefect's embedded server start-up is not counted.")
+        write(source / f"file-{i:04d}.xlsx", 50, seed=1000 + i)
+
+    def inbox(name: str) -> Path:
+        folder = work / name
+        folder.mkdir()
+        for path in source.iterdir():
+            os.link(path, folder / path.name)
+        return folder
+
+    plain = _measure("files", str(inbox("files-plain-in")), str(work / "files-plain-out"))
+    want = _tree(work / "files-plain-out")
+    runs = []
+    for i in range(rounds):
+        out = work / f"files-flow-out-{i}"
+        run = _measure("flow", str(inbox(f"files-flow-in-{i}")), str(out), env={"PREFECT_HOME": str(work / "prefect")})
+        got = _tree(out)
+        if run["files"] != count or got != want:
+            differ = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+            raise SystemExit(f"the flow's outbox of round {i + 1} differs from the serial run's: {differ[:10]}")
+        runs.append(run["wall"] / count)
+    per_plain = plain["wall"] / plain["files"]
+    print(f"\n{count:,} files of 50 rows in one nightly flow run (embedded server started before; start-up not "
+          f"counted), {rounds} fresh processes: {min(runs):.3f} s per file (min), {_median(runs):.3f} (median); "
+          f"rounds {', '.join(f'{r:.3f}' for r in runs)}. Plain functions, serially: {per_plain:.3f} s per file; "
+          f"Prefect's share (flow - plain) {min(runs) - per_plain:+.3f} s per file. Every round's outbox is byte for "
+          f"byte the serial run's ({len(want):,} files).")
+
+
+def _print_startup(work: Path, rounds: int) -> None:
+    """``coc run`` of an empty inbox and of one 50-row file, each in a fresh process, with Prefect's home (its
+    database) made by a first run that is not counted."""
+    from benchmarks.generate import write_workbook as write
+
+    coc = Path(sys.executable).with_name("coc")
+    env = {**_ENV, "PREFECT_HOME": str(work / "startup-prefect")}
+    env.pop("PREFECT_API_URL", None)
+    times: dict[str, list[float]] = {"empty": [], "one": []}
+    for i in range(rounds + 1):
+        for kind in times:
+            folder = work / f"startup-{kind}-{i}"
+            (folder / "in").mkdir(parents=True)
+            if kind == "one":
+                write(folder / "in" / "one.xlsx", 50)
+            os.sync()
+            _quiet()
+            start = time.perf_counter()
+            done = subprocess.run([str(coc), "run", "--inbox", str(folder / "in"), "--outbox", str(folder / "out"),
+                                   "--as-of", "2026-11-25"], capture_output=True, text=True, env=env, cwd=folder)
+            wall = time.perf_counter() - start
+            made = len(list((folder / "out" / "batches").glob("*/manifest.json")))
+            if done.returncode or made != (kind == "one"):
+                raise SystemExit(f"coc run ({kind}) failed or made {made} batches:\n{done.stderr[-3000:]}")
+            if i:  # the first round creates Prefect's database
+                times[kind].append(wall)
+    for kind, label in (("empty", "an empty inbox"), ("one", "one 50-row file")):
+        print(f"coc run of {label}: {min(times[kind]):.2f} s (min), {_median(times[kind]):.2f} s (median of "
+              f"{rounds}); rounds {', '.join(f'{t:.2f}' for t in times[kind])}" + ("; target ≤ 4 s" if kind == "empty"
+                                                                                  else ""))
 
 
 def _print_validate(work: Path) -> None:

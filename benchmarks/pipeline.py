@@ -60,6 +60,9 @@ def count(file: str) -> dict[str, Any]:
 
 
 def files(folder: str, outbox: str) -> dict[str, Any]:
+    """Every file of a folder through the plain functions, serially, then the confirmations: the outbox a nightly
+    run must write."""
+    from coc_intake import mail
     from coc_intake.batch import list_inbox, process_file
     from coc_intake.history import KnownRequests
     from coc_intake.outbox import Outbox
@@ -67,12 +70,13 @@ def files(folder: str, outbox: str) -> dict[str, Any]:
     from coc_intake.store import LocalStore
 
     inbox, out = LocalStore(folder), Outbox(LocalStore(outbox))
-    known = KnownRequests()
     start = time.perf_counter()
+    known = KnownRequests.load(out)
     rows = 0
     names = list_inbox(inbox)
     for name in names:
         rows += process_file(inbox, out, name, AS_OF, Settings.from_env(), known).rows
+    mail.deliver(out, Settings.from_env())
     return {"wall": time.perf_counter() - start, "files": len(names), "rows": rows, "rss_mb": peak_rss_mb()}
 
 

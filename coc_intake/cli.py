@@ -305,10 +305,13 @@ def _night(inbox_uri: str, outbox_uri: str, box: Outbox, day: dt.date, settings:
         return without_files(listing, box, day, settings)
     err.print(escape(f"Intake of {inbox_uri} into {outbox_uri} as of {day} (starting Prefect) ..."))
     from coc_intake.flows._env import tie_server
+
+    # Before Prefect is imported: its temporary server then boots while the intake's modules load (flows/_early.py),
+    # and ends with this process, even a killed one.
+    tie_server(routing.path)
     from coc_intake.flows.intake import night_summary
 
     routing.capture()  # Prefect set up its logging when it was imported, just now
-    tie_server(routing.path)  # a temporary Prefect server ends with this process, even a killed one
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=err, transient=False, disable=not bar)
     with _signals_exit(), progress, _following(progress):
@@ -375,7 +378,9 @@ def _following(progress: Any) -> Iterator[None]:
 
 def _intake_flow(workers: int, dask_address: str | None) -> Any:
     from coc_intake.flows import intake as intake_flow
+    from coc_intake.flows._env import server_ready
 
+    server_ready()
     if dask_address:
         from prefect_dask.task_runners import DaskTaskRunner
 

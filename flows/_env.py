@@ -41,9 +41,14 @@ def tie_server(output: Path | None = None) -> None:
     Prefect asks ``SubprocessASGIServer()`` for its server, which returns the instance registered for the default
     port (``None``), so registering a ``TiedServer`` there first is enough. Nothing changes when ``PREFECT_API_URL``
     names a server (no temporary one is started; the server module is not even imported) or when a server is
-    registered already (Prefect's test harness registers its own). With ``output`` the server's own output goes
-    to that file (the run's log), not to the console.
+    registered already (Prefect's test harness registers its own). When Prefect is not imported yet, the server is
+    started at once instead (``_early``), and waited for by ``server_ready``. With ``output`` the server's own output
+    goes to that file (the run's log), not to the console.
     """
+    from coc_intake.flows import _early
+
+    if _early.start(output):  # before Prefect is imported: the server boots while the intake's modules are imported
+        return
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
@@ -56,19 +61,34 @@ def tie_server(output: Path | None = None) -> None:
         TiedServer().output = output  # registers itself under the default port (SubprocessASGIServer.__new__)
 
 
+def server_ready() -> None:
+    """Wait until the server ``tie_server`` started early answers; at once if it started none."""
+    from coc_intake.flows import _early
+
+    _early.wait()
+
+
 def stop_server() -> None:
     """Stop the temporary server ``tie_server`` made, if it runs, now rather than at the process's exit: what it
     logs on the way goes where the run's logs go, not to a console given back already."""
+    from coc_intake.flows import _early
+
     tied = sys.modules.get("coc_intake.flows._server")
-    if tied is None:
+    if not _early.started() and tied is None:
         return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
+    if "prefect.logging.handlers" in sys.modules:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        # The run's last log records and events reach the server before it goes, as at Prefect's own exit.
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+    if _early.started():
+        _early.stop()
+        return
+    assert tied is not None
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer._instances.get(None)
     if isinstance(server, tied.TiedServer) and server.running:
-        # The run's last log records and events reach the server before it goes, as at Prefect's own exit.
-        APILogWorker.drain_all(timeout=5)
-        EventsWorker.drain_all(timeout=5)
         server.stop()

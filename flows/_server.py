@@ -24,27 +24,9 @@ import prefect
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import get_current_settings
 
-#: Run as ``python -c WATCHDOG <parent pid> <uvicorn's arguments>``: watch the parent in a daemon thread, then run
-#: uvicorn in this process as ``python -m uvicorn`` would. When the parent is gone (the server was reparented), the
-#: server gets SIGTERM, uvicorn's graceful shutdown, and is ended outright if that has not finished in 10 s.
-WATCHDOG = """\
-import os, runpy, signal, sys, threading, time
+from coc_intake.flows._early import SERVER_ENV, WATCHDOG
 
-parent = int(sys.argv[1])
-
-
-def watch():
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(10)
-    os._exit(1)
-
-
-threading.Thread(target=watch, name="coc-intake-parent-watchdog", daemon=True).start()
-sys.argv = ["uvicorn", *sys.argv[2:]]
-runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
-"""
+__all__ = ["WATCHDOG", "TiedServer"]
 
 
 class TiedServer(SubprocessASGIServer):
@@ -70,11 +52,6 @@ class TiedServer(SubprocessASGIServer):
         # The command and environment of SubprocessASGIServer._run_uvicorn_command in Prefect 3.9.1 (uv.lock), run
         # through WATCHDOG instead of ``-m uvicorn``. Prefect builds them inside the method, with nothing to hook, so
         # they are repeated here; tests/test_operations.py fails when Prefect's differ.
-        server_env = {
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
         return subprocess.Popen(
             args=[
                 sys.executable, "-c", WATCHDOG, str(os.getpid()),
@@ -87,7 +64,7 @@ class TiedServer(SubprocessASGIServer):
             ],
             env={
                 **os.environ,
-                **server_env,
+                **SERVER_ENV,
                 **get_current_settings().to_environment_variables(exclude_unset=True),
             },
             **streams,

@@ -2,19 +2,23 @@
 
 Orchestration only: every step is a function of ``coc_intake`` (``batch.prepare_file`` and ``batch.commit_file``,
 the same path ``batch.process_file`` takes in one call), and tasks pass names, URIs and small dataclasses. Each file
-is a flow run named after the file (``intake-file``), so the UI reads like an intake log and a failed file is red.
-A file name may carry an SSN: the flow runs, task runs, parameters, logs, state messages and artifacts show it masked
+is a task run named after the file (task ``intake-file``, with the batch's table artifact), so the UI reads like an
+intake log and a failed file is red. The files are task runs of the nightly flow's thread pool, prepared side by side
+(small ones; a large file alone) and committed one at a time in order of name (``CommitOrder``), so the outbox is the
+one a serial run would write (docs/decisions.md#performance-and-memory).
+A file name may carry an SSN: the flow runs, task runs, logs, state messages and artifacts show it masked
 (``night.InboxName``; docs/outputs.md#confidentiality), and only the task that opens the file reads the real name.
-With ``parallel`` (a process pool or a Dask cluster) the files are prepared side by side and committed in order of
-name, so the outbox is the one a serial run would write. The night ends Failed when any file failed; the others are
-still committed.
+With ``parallel`` (a process pool or a Dask cluster) the files are prepared in other processes and committed in order
+of name by the flow. The night ends Failed when any file failed; the others are still committed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import flow, get_run_logger, task
@@ -22,8 +26,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run, task_run
-from prefect.settings import temporary_settings
 from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import Task, exponential_backoff
 
 from coc_intake import batch, mail, night, redact, report, runs, sidecar
@@ -39,6 +43,10 @@ from coc_intake.store import open_store
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Threads of the nightly flow's task runner: files prepared at once (small ones; see CommitOrder), plus the
+#: flow's own tasks.
+FILE_THREADS = 3
 
 
 def _masked(fn: Callable[P, R]) -> Callable[P, R]:
@@ -121,11 +129,78 @@ def _publish(outbox_uri: str, summary: FileSummary) -> None:
                           description=f"Intake of {redact.redact(manifest['source_name'])} as of {manifest['as_of']}")
 
 
-@flow(name="intake-file", flow_run_name="{name}", validate_parameters=False)
-def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, known: KnownRequests) -> FileSummary:
-    """One file, serially: prepare, commit, publish. ``known`` is recorded by Prefect as ``<KnownRequests>``, and
-    ``name`` (run name and parameter) as the masked file name."""
-    summary = commit(inbox_uri, outbox_uri, prepare(inbox_uri, outbox_uri, name, as_of, known), as_of, known)
+class CommitOrder:
+    """Files prepared side by side in the flow's threads and committed one at a time, in order of name, so that the
+    outbox is the one a serial run writes.
+
+    The registry of earlier requests grows with each commit: a file is prepared with a copy of it as it is then (a
+    commit of an earlier file that worker would have seen makes ``commit_file`` prepare it again), and committed
+    holding the registry alone. File ``i`` commits once file ``i - 1`` is done, whether it was committed, failed or
+    set aside. Files of ``SMALL`` bytes or less are prepared ``width`` at a time; a larger one is prepared alone, so
+    that a night's memory peak stays that of its largest file."""
+
+    SMALL = 4 << 20
+
+    def __init__(self, known: KnownRequests, count: int, width: int) -> None:
+        self._known = known
+        self._registry = threading.Lock()
+        self._done = [threading.Event() for _ in range(count)]
+        self._room = threading.Condition()
+        self._free = width
+        self._width = width
+
+    def snapshot(self) -> KnownRequests:
+        with self._registry:
+            return self._known.copy()
+
+    @contextlib.contextmanager
+    def preparing(self, size: int | None) -> Iterator[None]:
+        """Room to prepare a file of ``size`` bytes (None: unknown, so taken as large)."""
+        slots = 1 if size is not None and size <= self.SMALL else self._width
+        with self._room:
+            self._room.wait_for(lambda: self._free >= slots)
+            self._free -= slots
+        try:
+            yield
+        finally:
+            with self._room:
+                self._free += slots
+                self._room.notify_all()
+
+    @contextlib.contextmanager
+    def committing(self, index: int) -> Iterator[KnownRequests]:
+        """File ``index``'s turn to commit, with the registry to add its requests to."""
+        if index:
+            self._done[index - 1].wait()
+        with self._registry:
+            yield self._known
+
+    def done(self, index: int) -> None:
+        """File ``index`` is done for good: the next may commit."""
+        self._done[index].set()
+
+
+def _size(inbox_uri: str, name: str) -> int | None:
+    path = open_store(inbox_uri).local_path(name)
+    try:
+        return None if path is None else path.stat().st_size
+    except OSError:
+        return None
+
+
+@task(name="intake-file", task_run_name="{name}", **_RETRIED)  # formats InboxName: the masked name
+@_masked
+def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, index: int,
+                order: CommitOrder) -> FileSummary:
+    """One file: prepare it (beside others), commit it in its turn, publish its table. Its task run is the file's
+    unit in Prefect: named after it (masked), failed when the file failed, with the batch's table artifact."""
+    settings = Settings.from_env()
+    inbox, outbox = open_store(inbox_uri), _outbox(outbox_uri)
+    with order.preparing(_size(inbox_uri, name.real)):
+        prepared = batch.prepare_file(inbox, outbox, name.real, as_of, settings, order.snapshot())
+    with order.committing(index) as known:
+        summary = batch.commit_file(inbox, outbox, prepared, as_of, settings, known)
+    order.done(index)
     _publish(outbox_uri, summary)
     get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary.result,
                           summary.rows, summary.approved, summary.referred, summary.rejected)
@@ -170,20 +245,21 @@ def _failure(name: InboxName, exc: BaseException) -> FileFailure:
     return failure
 
 
-def _serial(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
-            done: NightSummary) -> None:
-    # The per-file flow runs go without heartbeats of their own: they run in this process, whose nightly flow run
-    # beats for all of them, and each heartbeat thread costs its flow run up to 1 s on exit (it is joined while it
-    # sleeps) — a second per file on a night of 1,000 small files.
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
-        for name in names:
-            try:
-                summary = intake_file(inbox_uri, outbox_uri, name, as_of, known)
-            except Exception as exc:
-                done.failures.append(_failure(name, exc))
-                continue
-            done.files.append(summary)
-            night.announce("file", summary)
+def _threads(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
+             done: NightSummary) -> None:
+    """Each file a task run of the flow's thread pool; committed in order of name (``CommitOrder``)."""
+    order = CommitOrder(known, len(names), FILE_THREADS)
+    futures = [intake_file.submit(inbox_uri, outbox_uri, name, as_of, i, order) for i, name in enumerate(names)]
+    for i, (name, future) in enumerate(zip(names, futures, strict=True)):
+        try:
+            summary = future.result()
+        except Exception as exc:
+            done.failures.append(_failure(name, exc))
+            continue
+        finally:
+            order.done(i)  # after the task's last try: a retried file keeps its turn
+        done.files.append(summary)
+        night.announce("file", summary)
 
 
 def _parallel(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
@@ -212,7 +288,8 @@ def _run_name() -> str:
     return f"intake {_day(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of).isoformat()}"
 
 
-@flow(name="nightly-intake", flow_run_name=_run_name, validate_parameters=False)
+@flow(name="nightly-intake", flow_run_name=_run_name, validate_parameters=False,
+      task_runner=ThreadPoolTaskRunner(max_workers=FILE_THREADS))  # type: ignore[arg-type]
 def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None,
                    parallel: bool = False) -> NightSummary | State[NightSummary]:
     """One intake over every file waiting. A file that fails stays in the inbox, the others go on, and the run ends
@@ -224,7 +301,7 @@ def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None
     night.announce("files", [name.shown for name in names])
     known = load_known(outbox_uri)
     done = NightSummary(day)
-    (_parallel if parallel else _serial)(inbox_uri, outbox_uri, names, day, known, done)
+    (_parallel if parallel else _threads)(inbox_uri, outbox_uri, names, day, known, done)
     for entry in listing.set_aside:
         _warn(entry)
     summary = NightSummary(day, done.files + listing.set_aside, done.failures, deliver_mail(outbox_uri))

@@ -25,7 +25,8 @@ COC = ROOT / ".venv" / "bin" / "coc"
 BOX = re.compile("[\u2500-\u259f]")
 LONG_NAME = "assignments of the second quarter for the subsidiaries in Germany, Austria and Switzerland " \
             "(corrected after the review of November, third version).xlsx"
-PREFECT_INFO = ("Beginning flow run", "Finished in state", "Starting temporary server")
+#: Prefect's own INFO lines of a run (its temporary server is started by coc run itself: flows/_early.py).
+PREFECT_INFO = ("Beginning flow run", "Finished in state")
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +133,7 @@ def test_an_empty_inbox_is_one_line_and_starts_no_prefect(prefect_home: Path, tm
     assert run.code == 0, run.console
     assert run.stdout == f"The inbox {tmp_path / 'inbox'} is empty: nothing to do (as of {AS_OF}).\n"
     assert run.stderr == ""
-    assert "Starting temporary server" not in run.logged
+    assert "flow run" not in run.logged and "temporary server" not in run.logged
     assert len(list((run.outbox / "runs").glob("*.json"))) == 1  # the night is recorded all the same
 
 

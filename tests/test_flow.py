@@ -275,7 +275,8 @@ def test_a_failure_leaves_no_full_ssn_in_prefect_run_state_logs_or_artifacts(fai
 
     stored = stored_by_prefect(failed_run.flow_run_id)
     flow_runs, task_runs, logs, artifacts = (stored[k] for k in ("flow_runs", "task_runs", "logs", "artifacts"))
-    assert len(flow_runs) == 1 + len(EXAMPLE_NAMES) and task_runs and logs
+    assert len(flow_runs) == 1 and logs
+    assert sorted(r.name for r in task_runs if r.task_key.startswith("intake_file")) == EXAMPLE_NAMES
     failed = [r.name for r in flow_runs if r.state is not None and r.state.is_failed()]
     failed += [r.name for r in task_runs if r.state is not None and r.state.is_failed()]
     assert failed, "the failed file's runs are not in the API"
@@ -330,24 +331,22 @@ def test_a_night_with_a_date_is_named_after_it(failed_run: Run) -> None:
     assert run.name == f"intake {AS_OF}"
 
 
-def test_file_flow_runs_store_small_parameters_not_the_registry_of_earlier_requests(failed_run: Run) -> None:
-    """Each file's flow run would otherwise store every request ID of the outbox in Prefect's database."""
+def test_file_task_runs_store_nothing_of_the_registry_of_earlier_requests(failed_run: Run) -> None:
+    """Each file's task run gets the registry of earlier requests (in memory): Prefect's database must not hold
+    every request ID of the outbox for each file."""
     import orjson
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
-    with get_client(sync_client=True) as client:
-        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[failed_run.flow_run_id])))
+    from tests.intake_helpers import stored_by_prefect
+
+    files = [r for r in stored_by_prefect(failed_run.flow_run_id)["task_runs"] if r.task_key.startswith("intake_file")]
     committed = [f for f in failed_run.result.files if f.result == "processed"]
     request_ids = {rid for f in committed
                    for rid in orjson.loads((failed_run.outbox / "batches" / f.batch_id / "manifest.json")
                                            .read_bytes())["request_ids"]}
-    assert len(children) == len(EXAMPLE_NAMES) and request_ids
-    for child in children:
-        assert set(child.parameters) == {"inbox_uri", "outbox_uri", "name", "as_of", "known"}
-        stored = orjson.dumps(child.parameters).decode()
-        assert not [rid for rid in request_ids if rid in stored] and len(stored) < 1000
+    assert len(files) == len(EXAMPLE_NAMES) and request_ids
+    for run in files:
+        stored = run.model_dump_json()
+        assert not [rid for rid in request_ids if rid in stored] and len(stored) < 5000
 
 
 def test_a_failing_run_logs_no_full_ssn(
