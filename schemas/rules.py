@@ -338,10 +338,16 @@ def _across(rules: dict[str, Rule]) -> Callable[[Frame], pd.Series]:
     def check(df: Frame) -> pd.Series:
         ok = np.ones(len(df), dtype=bool)
         codes = df["agreement"].to_numpy()
+        # Agreements whose rule is the same code over the same captured values (the detachment limit, which
+        # reads the derived columns) give the same answer: it is computed once.
+        done: dict[tuple[object, ...], np.ndarray] = {}
         for code, rule in rules.items():
             mine = codes == code
             if mine.any():
-                ok[mine] = np.asarray(rule.check(df).to_numpy()[mine], dtype=bool)
+                key = (rule.check.__code__, *(id(c.cell_contents) for c in rule.check.__closure__ or ()))
+                if key not in done:
+                    done[key] = rule.check(df).to_numpy()
+                ok[mine] = np.asarray(done[key][mine], dtype=bool)
         return pd.Series(ok, index=df.index)
 
     return check
