@@ -8,6 +8,7 @@ missing, because it reads the ``given`` mask.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -265,6 +266,10 @@ def enum_value(field: schemas.Field, text: str) -> str | None:
 # --- the frame -------------------------------------------------------------------------------------------
 
 
+#: From how many rows the fields are typed two at a time.
+POOLED_ROWS = 1_000
+
+
 def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
     """Type every field of ``raw`` (text cells keyed by field, indexed by sheet row); findings go to ``out``."""
     fields = schemas.fields()
@@ -281,8 +286,12 @@ def normalize(raw: pd.DataFrame, out: Findings) -> Parsed:
         bounded = _within_length(key, fields[key], column, found)
         return column, bounded, _type_column(key, fields[key], bounded, found), found
 
-    with ThreadPoolExecutor(2, thread_name_prefix="normalize") as pool:
-        for key, (column, bounded, typed_column, found) in zip(fields, pool.map(one, fields), strict=True):
+    with contextlib.ExitStack() as stack:
+        # A small frame's fields cost less than starting and joining the threads.
+        pool = stack.enter_context(ThreadPoolExecutor(2, thread_name_prefix="normalize")) \
+            if len(index) >= POOLED_ROWS else None
+        each = pool.map(one, fields) if pool is not None else map(one, fields)
+        for key, (column, bounded, typed_column, found) in zip(fields, each, strict=True):
             # A cell cut for its length was typed: it is reported as too long, never as missing.
             given[key] = column.notna().to_numpy()
             blanked[key] = bounded

@@ -386,12 +386,14 @@ def test_a_file_checks_the_same_whether_the_validator_is_readied_beside_the_read
 
 def test_readying_the_validator_builds_every_agreements_schema_once_per_date() -> None:
     from coc_intake import agreements, validate
-    from coc_intake.schemas.rules import schema_for
+    from coc_intake.schemas.rules import agreements_schema, rules_for, schema_for
 
     as_of = dt.date(2031, 2, 3)  # a date no other test validates on: its schemas are built here
-    before = schema_for.cache_info()
+    caches = (schema_for, agreements_schema, rules_for)
+    before = [c.cache_info() for c in caches]
     validate.warm_up(as_of)
-    built = schema_for.cache_info()
-    assert built.currsize - before.currsize == len(agreements.all_agreements()) + 1
+    built = [c.cache_info() for c in caches]
+    assert [b.currsize - a.currsize for a, b in zip(before, built, strict=True)] == [
+        1, 1, len(agreements.all_agreements()) + 1]
     validate.warm_up(as_of)
-    assert schema_for.cache_info() == built
+    assert [c.cache_info() for c in caches] == built
