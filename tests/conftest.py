@@ -81,15 +81,25 @@ class SmtpServer:
             self._controller = None
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """A real SMTP server on 127.0.0.1 (started); ``.box.messages`` holds what arrived."""
+def _running_smtp() -> Iterator[SmtpServer]:
     server = SmtpServer()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 (started); ``.box.messages`` holds what arrived."""
+    yield from _running_smtp()
+
+
+@pytest.fixture(scope="module")
+def module_smtp() -> Iterator[SmtpServer]:
+    """``smtp_server`` for a whole test module (a portal server started once per module sends to it)."""
+    yield from _running_smtp()
 
 
 @pytest.fixture

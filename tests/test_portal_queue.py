@@ -37,20 +37,10 @@ PAGES: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterator[PortalServer]:
+def portal(tmp_path_factory: pytest.TempPathFactory, module_smtp: SmtpServer) -> Iterator[PortalServer]:
     root = tmp_path_factory.mktemp("queue-portal")
     build_outbox(root)
-    yield from start_portal(root, smtp.box.env())
+    yield from start_portal(root, module_smtp.box.env())
 
 
 @pytest.fixture(scope="module")
@@ -251,12 +241,12 @@ def test_the_api_lists_pages_shows_and_decides(portal: PortalServer, people: dic
     assert "DecisionIn" in schema["components"]["schemas"]
 
 
-def _decision_messages(smtp: SmtpServer, rid: str) -> list[Any]:
-    return [m for m in smtp.box.messages if rid in str(m["Subject"])]
+def _decision_messages(module_smtp: SmtpServer, rid: str) -> list[Any]:
+    return [m for m in module_smtp.box.messages if rid in str(m["Subject"])]
 
 
 def test_the_employer_sees_the_decision_on_its_submission_and_gets_one_email(
-        portal: PortalServer, people: dict[str, Credentials], smtp: SmtpServer, tmp_path: Path) -> None:
+        portal: PortalServer, people: dict[str, Credentials], module_smtp: SmtpServer, tmp_path: Path) -> None:
     acme = signed_in(portal, people["acme"])
     uploaded = acme.upload("acme-census.xlsx", write_xlsx(tmp_path / "acme-census.xlsx", FILED).read_bytes())
     acme.checked(uploaded.headers["location"])
@@ -286,14 +276,14 @@ def test_the_employer_sees_the_decision_on_its_submission_and_gets_one_email(
     with portal.api(people["beta"]) as api:
         assert api.get(f"/api/v1/submissions/{submission_id}").status_code == 404
 
-    messages = _decision_messages(smtp, rid)
+    messages = _decision_messages(module_smtp, rid)
     assert len(messages) == 1
     assert messages[0]["To"] == "hr@acme.example" and "denied" in str(messages[0]["Subject"])
     body = messages[0].get_body(("plain",)).get_content()
     assert "***-**-7802" in body and full_ssns_in(body, ALL_SSNS) == []
     assert portal.outbox_store().sent_ids()  # the ledger holds it: a later run does not send it again
     run_intake(portal.inbox, portal.outbox)
-    assert len(_decision_messages(smtp, rid)) == 1
+    assert len(_decision_messages(module_smtp, rid)) == 1
 
 
 def test_no_full_ssn_in_the_pages_the_decisions_listing_the_audit_log_or_the_server_log(

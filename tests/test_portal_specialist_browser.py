@@ -29,20 +29,10 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterator[PortalServer]:
+def portal(tmp_path_factory: pytest.TempPathFactory, module_smtp: SmtpServer) -> Iterator[PortalServer]:
     root = tmp_path_factory.mktemp("specialist-browser")
     build_outbox(root)
-    yield from start_portal(root, smtp.box.env())
+    yield from start_portal(root, module_smtp.box.env())
 
 
 @pytest.fixture
@@ -80,7 +70,7 @@ def sign_in(driver: Any, portal: PortalServer, email: str, password: str) -> Non
 
 
 def test_a_specialist_decides_and_the_employer_sees_it_with_one_email(portal: PortalServer, browser: Any,
-                                                                      smtp: SmtpServer, tmp_path: Path) -> None:
+                                                                      module_smtp: SmtpServer, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     if SHOTS.exists():
@@ -133,7 +123,7 @@ def test_a_specialist_decides_and_the_employer_sees_it_with_one_email(portal: Po
     assert not decided.find_elements(By.CSS_SELECTOR, "div.note b")
     assert full_ssns_in(browser.page_source, ["234-56-7801", "234-56-7802"]) == []
 
-    messages = [m for m in smtp.box.messages if "denied" in str(m["Subject"])]
+    messages = [m for m in module_smtp.box.messages if "denied" in str(m["Subject"])]
     assert len(messages) == 1 and messages[0]["To"] == "hr@acme.example"
     assert full_ssns_in(messages[0].get_body(("plain",)).get_content(), ["234-56-7802"]) == []
 
