@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import re
+import zipfile
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -220,3 +221,15 @@ def summary_column(stdout: str, heading: str) -> list[str]:
             break
         cells.append(line[start:end].strip())
     return cells
+
+
+def report_texts(folder: Path) -> dict[str, str]:
+    """Every text of the report files in ``folder``: each xlsx part (``name:part``) and each other file whole."""
+    texts: dict[str, str] = {}
+    for path in folder.iterdir():
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as z:
+                texts |= {f"{path.name}:{n}": z.read(n).decode("utf-8", "replace") for n in z.namelist()}
+        else:
+            texts[path.name] = path.read_text(encoding="utf-8")
+    return texts

@@ -158,3 +158,47 @@ def audit_text(server: PortalServer) -> str:
 def json_of(response: httpx.Response) -> Any:
     assert response.headers["content-type"].startswith("application/json"), response.text[:500]
     return response.json()
+
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+#: For a module of browser tests: they skip, saying why, where Debian's browser is not installed.
+needs_browser = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
+                                   reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+
+
+def headless_chromium(downloads: Path | None = None) -> Iterator[Any]:
+    """Debian's chromium driven by selenium, headless, 1280 wide; files it downloads go to ``downloads``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
+    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver: Any, folder: Path, name: str) -> None:
+    """The whole page (up to 6,000 pixels high) as ``folder/name.png``, to be looked at."""
+    folder.mkdir(exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, max(900, min(int(height) + 120, 6000)))
+    driver.save_screenshot(str(folder / f"{name}.png"))
+
+
+def wait_for(condition: Any, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for the page")

@@ -17,7 +17,6 @@ import io
 import json
 import logging
 import re
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from coc_intake.outbox import Outbox
 from coc_intake.redact import redact
 from coc_intake.store import LocalStore
 from tests.builders import AS_OF, row, write_xlsx
-from tests.intake_helpers import Collect, full_ssns_in, read_csv, run_intake, settings, stored_by_prefect
+from tests.intake_helpers import Collect, full_ssns_in, read_csv, report_texts, run_intake, settings, stored_by_prefect
 from tests.test_confidentiality import full_ssn_allowed, scanned_texts
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -226,13 +225,7 @@ def test_coc_validate_shows_no_full_ssn_in_its_table_or_json(tmp_path: Path, mon
 def test_coc_report_shows_no_full_ssn(plain_run: PlainRun, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "--outbox", str(plain_run.outbox), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output
-    texts = {"output": result.output}
-    for path in (tmp_path / "rep").iterdir():
-        if path.suffix == ".xlsx":
-            with zipfile.ZipFile(path) as z:
-                texts |= {f"{path.name}:{n}": z.read(n).decode("utf-8", "replace") for n in z.namelist()}
-        else:
-            texts[path.name] = path.read_text(encoding="utf-8")
+    texts = {"output": result.output} | report_texts(tmp_path / "rep")
     html = next(text for key, text in texts.items() if key.endswith(".html"))
     # The EIN column typed with an SSN is an employer of its own, shown masked (the sole proprietor's name shares
     # Acme's EIN: the report names that employer as typed most often, "Acme Corp").

@@ -6,7 +6,6 @@ of each page go to /tmp/portal-shots/."""
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,11 @@ import pytest
 
 from tests.builders import row, write_xlsx
 from tests.intake_helpers import full_ssns_in, run_intake
-from tests.portal_helpers import PortalServer, start_portal
+from tests.portal_helpers import PortalServer, headless_chromium, needs_browser, screenshot, start_portal, wait_for
 
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SHOTS = Path("/tmp/portal-shots")
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
-                                reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -32,40 +29,13 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(argument)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
-    driver.downloads = downloads
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from headless_chromium(downloads)
 
 
 def shot(driver: Any, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height) + 40, 4000)))
-    driver.save_screenshot(str(SHOTS / f"{name}.png"))
-
-
-def wait_for(condition: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for the page")
+    screenshot(driver, SHOTS, name)
 
 
 def downloaded(folder: Path, suffix: str) -> Path:

@@ -15,8 +15,7 @@ import pytest
 from tests.builders import row, write_xlsx
 from tests.conftest import SmtpServer
 from tests.intake_helpers import full_ssns_in, run_intake
-from tests.portal_helpers import PortalServer, start_portal
-from tests.test_portal_browser import CHROMIUM, DRIVER, wait_for
+from tests.portal_helpers import PortalServer, headless_chromium, needs_browser, screenshot, start_portal, wait_for
 from tests.test_referrals import LONG_END, SSNS, build_outbox
 
 SHOTS = Path("/tmp/queue-shots")
@@ -24,8 +23,7 @@ NOTE = "Over the 5-year limit: ask for an <b>html</b> extension under Article 6.
 FILED = [row(ssn="234-56-7801", last_name="Kept"),
          row(ssn="234-56-7802", last_name="Farr", first_name="Ada", assignment_end=LONG_END)]
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
-                                reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +35,11 @@ def portal(tmp_path_factory: pytest.TempPathFactory, module_smtp: SmtpServer) ->
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(str(DRIVER)))
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from headless_chromium()
 
 
 def shot(driver: Any, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height) + 120, 6000)))
-    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    screenshot(driver, SHOTS, name)
 
 
 def sign_in(driver: Any, portal: PortalServer, email: str, password: str) -> None:

@@ -28,7 +28,7 @@ from coc_intake.report_render import render_html, render_xlsx
 from coc_intake.settings import Settings
 from coc_intake.store import LocalStore
 from tests.builders import row, write_xlsx
-from tests.intake_helpers import full_ssns_in
+from tests.intake_helpers import full_ssns_in, report_texts
 
 ACME = Employer("12-3456789", "Acme Corp")
 BETA = Employer("98-7654321", "Beta LLC")
@@ -207,13 +207,7 @@ def test_an_older_manifest_still_reports_what_it_has(outbox: Path) -> None:
 def test_no_full_ssn_reaches_the_manifests_or_the_report(outbox: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "--outbox", str(outbox), "--out", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output
-    texts = {"output": result.output}
-    for path in (tmp_path / "rep").iterdir():
-        if path.suffix == ".xlsx":
-            with zipfile.ZipFile(path) as z:
-                texts |= {f"{path.name}:{n}": z.read(n).decode("utf-8", "replace") for n in z.namelist()}
-        else:
-            texts[path.name] = path.read_text(encoding="utf-8")
+    texts = {"output": result.output} | report_texts(tmp_path / "rep")
     for m in report.load_manifests(Outbox(LocalStore(outbox))):
         texts[m["batch_id"]] = json.dumps(m)
     found = {key: full_ssns_in(text, [*ITINS, *VALID]) for key, text in texts.items()}
