@@ -218,8 +218,8 @@ def _day(value: object) -> str:
 def _requests(values: pd.DataFrame, ids: pd.Series, countries: pd.Series, making: pd.Series) -> pd.DataFrame:
     """The requests the rows make (``history.COLUMNS``, indexed by sheet row) with ``order``: their sheet row."""
     rows = values.index[making.to_numpy()]
-    made = history.requests_frame(ids[rows].tolist(), values.loc[rows, "ssn"].tolist(),
-                                  countries[rows].tolist(), values.loc[rows, "assignment_start"],
+    made = history.requests_frame(ids[rows], values.loc[rows, "ssn"], countries[rows],
+                                  values.loc[rows, "assignment_start"],
                                   values.loc[rows, "assignment_end"])
     made["order"] = rows.to_numpy(dtype=np.int64)
     return made

@@ -282,6 +282,18 @@ def test_request_ids_and_ssns_are_packed_into_integers_and_back_exactly() -> Non
     assert history.ssn_keys(["123-45-6789", "001-01-0001"]).tolist() == [123456789, 1010001]
 
 
+
+@pytest.mark.parametrize("dtype", [pd.StringDtype("pyarrow", na_value=np.nan), object])
+def test_columns_of_arrow_text_or_objects_pack_as_their_lists_do(dtype: Any) -> None:
+    ids = pd.Series(["COC-DE-ABCDEFGH23", "COC-XX-NOTPACKED", "COC-ZZ-7777777777", "COC-AA-AAAAAAAAAA"],
+                    dtype=dtype)[[0, 2, 3]]  # a slice: the Arrow column's offset is not 0
+    ssns = pd.Series(["000-00-0000", "123-45-6789", None, "001-01-0001"], dtype=dtype)
+    assert history.rid_keys(ids).tolist() == history.rid_keys(ids.tolist()).tolist()
+    assert history.ssn_keys(ssns[[1, 3]]).tolist() == [123456789, 1010001]
+    # A value of another width, or a missing one, is read as the list of texts would be, not from the buffer.
+    odd = pd.Series(["DE", "FRA", None], dtype=dtype)
+    assert history.country_keys(odd).tolist() == history.country_keys(odd.to_numpy()).tolist()
+
 def test_a_batch_s_history_file_holds_its_requests_readable_by_the_owner_only(stores: tuple[Path, Path]) -> None:
     inbox, outbox = stores
     write_xlsx(inbox / "census.xlsx", [row(), row(ssn="234-56-7890", host_country="XX")])
