@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import ClassVar, Literal, TypeAlias
 
+import numpy as np
 import pandas as pd
 
 from coc_intake import countries, headers, schemas
@@ -22,7 +23,7 @@ from coc_intake.errors import FileRejected
 from coc_intake.findings import Finding, Findings, frame_of, sort_key
 from coc_intake.history import KnownRequests
 from coc_intake.limits import DEFAULT_LIMITS, Limits
-from coc_intake.normalize import is_blank, normalize
+from coc_intake.normalize import blank_mask, is_blank, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
 from coc_intake.sidecar import Authorization
 from coc_intake.states import FileResult, RowStatus
@@ -142,8 +143,10 @@ def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
     start = header.row - grid.first_row + 1
     content = grid.cells.iloc[start:].drop(columns=[c for c in header.ignored if c in grid.cells.columns])
     content.index = pd.RangeIndex(header.row + 1, header.row + 1 + len(content))
-    keep = ~content.apply(is_blank).all(axis=1)
-    body = pd.DataFrame(content[keep])
+    blank = np.ones(len(content), dtype=bool)
+    for column in content.columns:
+        blank &= blank_mask(content[column])
+    body = pd.DataFrame(content[~blank])
     body.columns = [column_letter(int(c)) for c in body.columns]
     return body
 

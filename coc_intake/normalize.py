@@ -58,8 +58,19 @@ def blank_to_na(raw: pd.Series) -> pd.Series:
 
 def is_blank(raw: pd.Series) -> pd.Series:
     """Where ``blank_to_na`` gives missing, found without building the stripped texts (a million rows × 28 cells)."""
+    return pd.Series(blank_mask(raw), index=raw.index)
+
+
+def blank_mask(raw: pd.Series) -> np.ndarray:
+    """``is_blank`` as a boolean array. A column of Arrow text (as the reader gives every cell) is looked at by
+    Arrow's kernels directly, the same ones pandas would call, without pandas' set-up around each of its six
+    steps: ~0.7 ms a column, 28 columns of every small file."""
+    if isinstance(raw.array, pd.arrays.ArrowStringArray):
+        text = pa.array(raw.array)
+        blank = pc.or_kleene(pc.equal(pc.utf8_length(text), 0), pc.utf8_is_space(text))
+        return np.asarray(pc.fill_null(blank, True).to_numpy(zero_copy_only=False), dtype=bool)
     text = raw.astype("str")
-    return (text.isna() | text.eq("") | text.str.isspace()).fillna(True).astype(bool)
+    return np.asarray((text.isna() | text.eq("") | text.str.isspace()).fillna(True), dtype=bool)
 
 
 def _over_unique(raw: pd.Series, fn: Callable[[str], Any]) -> pd.Series:

@@ -235,15 +235,25 @@ def manifest(outcome: Outcome, batch_id: str, sha256: str, size: int, as_of: dt.
 _BREAKDOWN = (RowStatus.APPROVED, RowStatus.REFERRED, RowStatus.REJECTED)
 
 
+def _pair_counts(first: np.ndarray, second: np.ndarray) -> dict[str, dict[str, int]]:
+    """How many times each pair occurs, by first then second value, both in sorted order; a pair with a missing
+    value is not counted. (``pd.crosstab`` gives the same, at ~8 ms a call on a 50-row file.)"""
+    pairs = pd.DataFrame({"first": first, "second": second}).value_counts(sort=False, dropna=True)
+    out: dict[str, dict[str, int]] = {}
+    keys: list[tuple[Any, Any]] = pairs.index.tolist()
+    for (a, b), n in sorted(((str(x), str(y)), int(n)) for (x, y), n in zip(keys, pairs.tolist(), strict=True)):
+        out.setdefault(a, {})[b] = n
+    return out
+
+
 def _status_counts(frame: pd.DataFrame, key: pd.Series) -> list[dict[str, Any]]:
-    table = pd.crosstab(key, frame["status"])
     out = []
-    for value, counts in table.iterrows():
-        entry: dict[str, Any] = {"key": str(value)}
-        entry.update({s.value: int(counts.get(s, 0)) for s in _BREAKDOWN})
-        entry["rows"] = int(counts.sum())
+    for value, counts in _pair_counts(key.to_numpy(), frame["status"].astype(str).to_numpy()).items():
+        entry: dict[str, Any] = {"key": value}
+        entry.update({s.value: counts.get(s.value, 0) for s in _BREAKDOWN})
+        entry["rows"] = sum(counts.values())
         out.append(entry)
-    return sorted(out, key=lambda e: e["key"])
+    return out
 
 
 def _masked(column: pd.Series) -> pd.Series:
@@ -266,8 +276,7 @@ def _per_key(findings: pd.DataFrame, key: pd.Series) -> dict[str, dict[str, int]
     if findings.empty:
         return {}
     keys = key.reindex(findings["row"].astype("int64").to_numpy()).to_numpy()
-    table = pd.crosstab(keys, findings["code"].to_numpy())
-    return {str(k): {str(c): int(n) for c, n in counts.items() if n} for k, counts in table.iterrows()}
+    return _pair_counts(keys, findings["code"].to_numpy())
 
 
 def _host_keys(host: pd.Series, errors: pd.DataFrame) -> pd.Series:
