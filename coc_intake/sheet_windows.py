@@ -28,6 +28,7 @@ _STORED_PART_BYTES = 1024 * 1024
 #: Bytes of XML before <sheetData> (the sheet's properties, views, column widths) a window repeats.
 _PREFIX_BYTES = 16 * 1024 * 1024
 _SHEET_DATA, _SHEET_DATA_END, _ROW_END = b"<sheetData>", b"</sheetData>", b"</row>"
+_NO_SHEET_DATA = b"<sheetData/>"
 _ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 #: A cell's start tag with its reference (the prescan's fast scan let through no other kind), its row taken.
 _FIRST_CELL = re.compile(rb'<c\sr="[A-Z]{1,3}([0-9]{1,7})"')
@@ -69,9 +70,11 @@ def windows(chunks: Iterable[bytes], size: int = 0) -> Iterator[Window]:
     body = bytearray()
     for chunk in feed:
         body += chunk
-        if _SHEET_DATA in body or len(body) > _PREFIX_BYTES:
+        if _SHEET_DATA in body or _NO_SHEET_DATA in body or len(body) > _PREFIX_BYTES:
             break
     start = body.find(_SHEET_DATA)
+    if start < 0 and _NO_SHEET_DATA in body:
+        return  # not a row
     root = _ROOT.search(body, body.find(b"?>") + 2 if body.startswith(b"<?") else 0)
     if start < 0 or root is None or root.start() > start:
         raise Irregular("no <sheetData> start tag where the reader looks for it")
