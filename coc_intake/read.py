@@ -628,14 +628,24 @@ class _Hiding:
         self.watch, self.found = watch, False
 
     def of(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        edge = b""
+        last = b""
         for number, chunk in enumerate(chunks):
             if self.watch and not self.found:
                 start = chunk.find(b"?>") + 2 if number == 0 and chunk.startswith(b"<?xml") else 0
-                self.found = (any(mark in edge + chunk[:1] for mark in (b"<!", b"<?"))
-                              or chunk.find(b"<!", start) >= 0 or chunk.find(b"<?", start) >= 0)
-                edge = chunk[-1:]
+                self.found = (last == b"<" and chunk[:1] in (b"!", b"?")) or _hides(chunk, start)
+                last = chunk[-1:]
             yield chunk
+
+
+def _hides(chunk: bytes, start: int) -> bool:
+    """A "<!" or "<?" from ``start`` on, found by its rare second character ("<" is everywhere in XML)."""
+    for mark in (b"!", b"?"):
+        at = chunk.find(mark, start)
+        while at >= 0:
+            if at > 0 and chunk[at - 1] == ord("<"):
+                return True
+            at = chunk.find(mark, at + 1)
+    return False
 
 
 #: At most this many long shared strings are looked for by their index; more go to the exact scan.

@@ -225,6 +225,8 @@ def test_a_handwritten_sheet_with_a_stale_dimension_reads_in_windows_as_whole(tm
 
 @pytest.mark.parametrize(("case", "sheet_data", "between"), [
     ("a comment", REGULAR, "<!-- </row><row r=\"1\"> -->"),
+    ("a processing instruction", REGULAR, "<?keep </row>?>"),
+    ("CDATA", REGULAR + '<row r="9"><c r="A9" t="inlineStr"><is><t><![CDATA[</row>]]></t></is></c></row>', ""),
     ("a cell without its reference", REGULAR + '<row r="9"><c t="inlineStr"><is><t>i9</t></is></c></row>', ""),
     ("a cell above its window's first row", rows((2, [cell("B2", "b2")]), (5, [cell("D5", "d5"), cell("A3", "a3")])),
      ""),
