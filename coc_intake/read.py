@@ -906,9 +906,9 @@ def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) ->
         for window in sheet_windows.windows(sheet_windows.chunks_of(stream), sheet_windows.WINDOW_BYTES):
             _no_cell_above(window)
             data, row = sheet_windows.window_book(base, part, window), window.first_row
-            del window  # the window's rows are in ``data`` now
+            del window  # its rows are in ``data`` now
             piece, top = _window_piece(data, name, row, find_top=first is None)
-            del data
+            del data  # and the reader's copy of them gone with the reader
             if piece is not None:
                 pieces.append(piece)
                 first = top if first is None else first
