@@ -1,4 +1,4 @@
-"""A large sheet read in windows of rows (docs/decisions.md#reading-a-large-sheet-in-windows).
+"""A large sheet read in windows of rows (docs/decisions.md#performance-and-memory).
 
 The reader (calamine, under fastexcel) holds a sheet's cells twice before it returns any: their sparse list, then
 the dense range built from it; for a million rows of 28 columns that is 2.4 GB. So a large sheet's XML is cut at

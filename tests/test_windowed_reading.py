@@ -1,5 +1,5 @@
 """A large sheet read in windows of rows (coc_intake.sheet_windows): the grid, and the file's outcome, are the ones
-the whole sheet's reading gives (docs/decisions.md#reading-a-large-sheet-in-windows).
+the whole sheet's reading gives (docs/decisions.md#performance-and-memory).
 
 Each workbook is read twice: whole (the windows' threshold as it is: every workbook here is small), then with the
 threshold at 0 and windows of a few bytes to a few kilobytes, so that windows start and end everywhere.
