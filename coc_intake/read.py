@@ -19,16 +19,18 @@ import zipfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
 import fastexcel
 import pandas as pd
+import pyarrow as pa
 from defusedxml import ElementTree as SafeET
 from defusedxml import expatreader as defused_expat
 from defusedxml.common import DefusedXmlException
 
+from coc_intake import sheet_windows
 from coc_intake.errors import FileRejected
 from coc_intake.limits import DEFAULT_LIMITS, Limits, human
 
@@ -403,6 +405,9 @@ class _Package:
     """Sheet name → its XML part, in workbook order."""
     sheet_parts: set[str]
     strings_parts: set[str]
+    windowable: set[str] = field(default_factory=set)
+    """Large sheet parts that may be read in windows (``sheet_windows``): the fast scan read them, so every cell
+    has its reference, and no comment, CDATA or processing instruction could hide a row's end or fake one."""
 
 
 def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Package:
@@ -422,7 +427,8 @@ def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Packag
             continue
         if name in package.sheet_parts:
             where = next((f"sheet '{s}'" for s, p in package.sheets.items() if p == name), f"part {name}")
-            _scan_sheet(raw, info, budget, bounds, lengths, where)
+            if _scan_sheet(raw, info, budget, bounds, lengths, where):
+                package.windowable.add(name)
         elif name.casefold().endswith(".rels"):
             _refuse_macro_relationships(name, _without_entities(name, _inflated(raw, info, budget)))
         elif name.casefold().endswith(".xml"):
@@ -593,21 +599,53 @@ class _StringLengths(xml.sax.handler.ContentHandler):
 
 
 def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
-                where: str) -> None:
+                where: str) -> bool:
     """Cell references, then what the sheet's shared strings expand to: bounded by the longest string if that is
-    enough, else by counting the references to the long strings, else exactly."""
+    enough, else by counting the references to the long strings, else exactly. True for a large sheet that may be
+    read in windows."""
     name, before = info.filename, budget.used
-    size = _cells_in_bounds(_without_entities(name, _inflated(raw, info, budget)), bounds, where)
+    hiding = _Hiding(watch=info.file_size > sheet_windows.WINDOW_THRESHOLD)
+    size = _cells_in_bounds(hiding.of(_without_entities(name, _inflated(raw, info, budget))), bounds, where)
+    windowable = size is not None and hiding.watch and not hiding.found
     if size is not None:
         cells = size // _SMALLEST_VALUE_CELL
         if cells * max(lengths, default=0) <= budget.limit:
-            return  # even every cell naming the longest string stays within the bound
+            return windowable  # even every cell naming the longest string stays within the bound
         budget.used = before  # the same bytes again
         if _long_strings_within(_inflated(raw, info, budget), lengths, cells, budget.limit, where):
-            return
+            return windowable
     budget.used = before
     handler = _ExactCells(bounds, lengths, budget.limit, where)
     _sax(name, _inflated(raw, info, budget), handler)
+    return windowable
+
+
+class _Hiding:
+    """Watches a part's chunks for a comment, CDATA or processing instruction after its XML declaration: in one, a
+    tag is text (calamine skips it), so cutting the XML at what looks like a row's end could cut a value."""
+
+    def __init__(self, watch: bool) -> None:
+        self.watch, self.found = watch, False
+
+    def of(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        last = b""
+        for number, chunk in enumerate(chunks):
+            if self.watch and not self.found:
+                start = chunk.find(b"?>") + 2 if number == 0 and chunk.startswith(b"<?xml") else 0
+                self.found = (last == b"<" and chunk[:1] in (b"!", b"?")) or _hides(chunk, start)
+                last = chunk[-1:]
+            yield chunk
+
+
+def _hides(chunk: bytes, start: int) -> bool:
+    """A "<!" or "<?" from ``start`` on, found by its rare second character ("<" is everywhere in XML)."""
+    for mark in (b"!", b"?"):
+        at = chunk.find(mark, start)
+        while at >= 0:
+            if at > 0 and chunk[at - 1] == ord("<"):
+                return True
+            at = chunk.find(mark, at + 1)
+    return False
 
 
 #: At most this many long shared strings are looked for by their index; more go to the exact scan.
@@ -819,6 +857,14 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
 
     def source(name: str) -> SheetSource:
         def load(n_rows: int | None) -> Grid:
+            part = parts.get(name, "")
+            if n_rows is None and part in package.windowable:
+                try:
+                    cells = _windowed(archive, part, name, limits)
+                except sheet_windows.Irregular:
+                    pass  # read whole, as any other sheet (and rejected as the whole sheet's reading rejects it)
+                else:
+                    return Grid(sheet=name, cells=cells, first_row=_first_row(archive, part), edition=edition)
             try:
                 sheet = reader.load_sheet(name, header_row=None, dtypes="string", n_rows=n_rows)
                 if sheet.total_height > limits.max_rows:
@@ -837,13 +883,77 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
                 {info.absolute_index: pd.Series(_STR.__from_arrow__(batch.column(i)))  # type: ignore[attr-defined]
                  for i, info in enumerate(columns)}
             )
-            return Grid(sheet=name, cells=cells, first_row=_first_row(archive, parts.get(name, "")), edition=edition)
+            return Grid(sheet=name, cells=cells, first_row=_first_row(archive, part), edition=edition)
 
         return SheetSource(name=name, load=load)
 
     names = list(reader.sheet_names)
     names.sort(key=lambda n: n.strip().casefold() != "assignments")
     return [source(n) for n in names]
+
+
+# --- xlsx: a large sheet in windows (sheet_windows) -------------------------------------------------------------
+
+
+def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) -> pd.DataFrame:
+    """The sheet's cells as the whole sheet's reading returns them, read a window of rows at a time; raises
+    ``sheet_windows.Irregular`` when the windows could read otherwise (or the reader fails: the whole sheet's
+    reading then says why)."""
+    base = sheet_windows.base_book(archive, part)
+    pieces: list[sheet_windows.Piece] = []
+    first: int | None = None
+    with archive.open(part) as stream:
+        for window in sheet_windows.windows(sheet_windows.chunks_of(stream), sheet_windows.WINDOW_BYTES):
+            _no_cell_above(window)
+            data, row = sheet_windows.window_book(base, part, window), window.first_row
+            del window  # its rows are in ``data`` now
+            piece, top = _window_piece(data, name, row, find_top=first is None)
+            del data  # and the reader's copy of them gone with the reader
+            if piece is not None:
+                pieces.append(piece)
+                first = top if first is None else first
+    assembled = sheet_windows.assemble(pieces, first or 1)
+    if assembled.height > limits.max_rows:
+        raise FileRejected("file-too-large", reason=f"more than {limits.max_rows:,} rows")
+    if len(assembled.columns) > limits.max_columns:
+        raise FileRejected("file-too-large", reason=f"{len(assembled.columns)} columns, over {limits.max_columns}")
+    return sheet_windows.frame(assembled, _STR)
+
+
+def _no_cell_above(window: sheet_windows.Window) -> None:
+    """Raises Irregular for a cell that names a row above the window's first cell's: read from that row, the
+    window would leave it out."""
+    if window.first_row > 1:
+        above = _at_most(str(window.first_row - 1), "1", "0").encode()
+        if re.search(rb'<c\sr="[A-Z]{1,3}' + above + rb'"', window.rows):
+            raise sheet_windows.Irregular(f"a cell names a row above row {window.first_row}")
+
+
+def _window_piece(data: bytes, name: str, row: int, find_top: bool) -> tuple[sheet_windows.Piece | None, int]:
+    """The window's cells from sheet row ``row`` (its first cell's), and the row of its first cell with a value
+    when ``find_top`` (else ``row``).
+
+    The reader starts a sheet at its first cell with a value, which a window cannot tell: so it is read from the
+    row above its first cell, taken for a header row (none of the window's cells is in it, and its Empty cell
+    fixes where the reader starts), or from row 1 with no header.
+    """
+    try:
+        reader = fastexcel.read_excel(data)
+        sheet = reader.load_sheet(name, header_row=None if row == 1 else row - 2, skip_rows=0, dtypes="string")
+        columns = sheet.available_columns()
+        batch = sheet.to_arrow() if columns else None
+        if batch is None or not batch.num_rows:
+            return None, row
+        top = row
+        if find_top and all(batch.column(i).is_null()[0].as_py() for i in range(batch.num_columns)):
+            # Row ``row`` shows no value, but a cell the reader keeps may show none (an error): ask the reader.
+            top = row + batch.num_rows - reader.load_sheet(name, header_row=None, dtypes="string").height
+    except BaseException as exc:
+        if not _is_reader_failure(exc):
+            raise
+        raise sheet_windows.Irregular(f"the reader failed on a window ({type(exc).__name__})") from exc
+    values: dict[int, pa.Array] = {info.absolute_index: batch.column(i) for i, info in enumerate(columns)}
+    return sheet_windows.Piece(start=row, height=batch.num_rows, columns=values), top
 
 
 def iter_rows(grid: Grid, limit: int | None = None) -> list[tuple[int, list[tuple[int, str | None]]]]:
