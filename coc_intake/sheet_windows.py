@@ -19,10 +19,12 @@ from typing import IO, Any
 import pandas as pd
 import pyarrow as pa
 
-#: A sheet part whose XML is larger than this is read in windows.
-WINDOW_THRESHOLD = 192 * 1024 * 1024
-#: About how many bytes of rows' XML one window holds (one row more than this if a row ends past it).
-WINDOW_BYTES = 64 * 1024 * 1024
+#: A sheet part whose XML is larger than this is read in windows (its whole reading would peak at ~0.6 GB).
+WINDOW_THRESHOLD = 384 * 1024 * 1024
+#: About how many bytes of rows' XML one window holds (one row more than this if a row ends past it): ~190,000 rows
+#: of the 28-column census, whose reading peaks at ~0.5 GB. Few windows, because each window's reader parses the
+#: workbook's shared strings again (a spreadsheet program's million-row workbook holds a large table of them).
+WINDOW_BYTES = 256 * 1024 * 1024
 #: Parts up to this size are stored in each window's workbook as they are; larger ones are deflated (once).
 _STORED_PART_BYTES = 1024 * 1024
 #: Bytes of XML before <sheetData> (the sheet's properties, views, column widths) a window repeats.
