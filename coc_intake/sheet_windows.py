@@ -47,7 +47,9 @@ class Window:
     reader stops at </sheetData>: nothing after it is read)."""
 
     head: bytes
-    rows: bytearray
+    rows: memoryview
+    """A view of the rows being cut, not a copy of them (a window is 256 MiB): valid until the next window is
+    asked for, when it is released."""
     tail: bytes
     first_row: int
     """The row of the window's first cell."""
@@ -91,12 +93,14 @@ def windows(chunks: Iterable[bytes], size: int = 0) -> Iterator[Window]:
         while (cut := body.find(_ROW_END, max(0, size - len(_ROW_END)), stop)) >= 0:
             cut += len(_ROW_END)
             if (row := _first_cell(body, cut)) is not None:  # a window without a cell adds nothing
-                yield Window(head, body[:cut], tail, row)
+                with memoryview(body) as whole, whole[:cut] as rows:
+                    yield Window(head, rows, tail, row)
             del body[:cut]
             stop -= cut
         if end >= 0:
             if (row := _first_cell(body, stop)) is not None:
-                yield Window(head, body[:stop], tail, row)
+                with memoryview(body) as whole, whole[:stop] as rows:
+                    yield Window(head, rows, tail, row)
             return
         searched = max(0, len(body) - len(_SHEET_DATA_END) + 1)
         more = next(feed, None)
