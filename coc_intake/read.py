@@ -24,6 +24,7 @@ from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
 import fastexcel
+import numpy as np
 import pandas as pd
 from defusedxml import ElementTree as SafeET
 from defusedxml import expatreader as defused_expat
@@ -649,6 +650,8 @@ def _long_strings_within(chunks: Iterable[bytes], lengths: array[int], cells: in
 
 
 _LOOKAHEAD = 64
+#: Above this many colons in a chunk, they are not looked at one by one.
+_COLONS_LOOKED_AT = 4096
 
 
 def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str) -> int | None:
@@ -671,8 +674,21 @@ def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str) -> in
 
 def _has_prefixed_cells(buf: bytes) -> bool:
     """Whether a cell, value, row or dimension element has a namespace prefix (which the reader ignores, and the
-    fast scan would not see); looked for by its name after a colon first, which is cheap."""
-    return any(name in buf for name in (b":c", b":v", b":row", b":dimension")) and bool(_PREFIXED_CELL.search(buf))
+    fast scan would not see). Each colon is looked at (memchr finds them at memory speed): one in an element's
+    name has that element's ``<`` as the nearest before it and no ``>`` between. A buffer with many colons (times,
+    addresses in the text) is searched by the pattern instead, as looking at each would cost more."""
+    colons = buf.count(b":")
+    if colons > _COLONS_LOOKED_AT:
+        return bool(_PREFIXED_CELL.search(buf))
+    at = buf.find(b":")
+    while at >= 0:
+        start = buf.rfind(b"<", 0, at)
+        if start < 0 and buf.rfind(b">", 0, at) < 0:
+            return True  # the element may have started in the chunk before: let the exact scan decide
+        if start > buf.rfind(b">", 0, at) and _PREFIXED_CELL.match(buf, start):
+            return True
+        at = buf.find(b":", at + 1)
+    return False
 
 
 def _dimensions_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
@@ -690,7 +706,10 @@ def _dimensions_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> 
 
 
 def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
-    """Checks the cells that start before ``end`` (a cell after it may be cut at the chunk's end)."""
+    """Checks the cells that start before ``end`` (a cell after it may be cut at the chunk's end): all of them at
+    once when they are all written the usual way and within the bounds, else one by one."""
+    if _refs_plainly_in_bounds(buf, end, bounds):
+        return True
     found = bounds.suspect.search(buf)
     while found is not None and found.start() < end:
         start = found.start()
@@ -702,6 +721,53 @@ def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
         bounds.check(buf[start + 6:close], where)
         found = bounds.suspect.search(buf, start + 1)
     return True
+
+
+#: The widest reference the vectorised check reads: three letters and seven digits, and the closing quote.
+_REF_WIDTH = 11
+_FOLLOWS_CELL = np.zeros(256, dtype=bool)
+_FOLLOWS_CELL[list(b" \t\n\r\f\v/>")] = True
+
+
+def _refs_plainly_in_bounds(buf: bytes, end: int, bounds: _Bounds) -> bool:
+    """Whether every cell start tag before ``end`` (``<c`` and a space, tab, newline, ``/`` or ``>``, as
+    ``bounds.suspect`` finds them) is ``<c r="REF"`` with REF within the bounds, checked for all cells at once
+    with numpy: the regex search costs ~100 ns a cell in a 100k-row sheet, this a tenth of that. True only when
+    the suspect search would find nothing before ``end``; False sends the buffer to that search, which says
+    which cell is wrong."""
+    if end + 6 + _REF_WIDTH > len(buf) or len(str(bounds.rows)) + 3 > _REF_WIDTH - 1:
+        return False
+    data = np.frombuffer(buf, dtype=np.uint8)
+    pairs = np.flatnonzero((data[:end] == ord("<")) & (data[1:end + 1] == ord("c")))
+    starts = pairs[_FOLLOWS_CELL[data[pairs + 2]]]
+    if starts.size == 0:
+        return True
+    # The usual way: exactly `<c r="`.
+    if not (np.all(data[starts + 2] == ord(" ")) and np.all(data[starts + 3] == ord("r"))
+            and np.all(data[starts + 4] == ord("=")) and np.all(data[starts + 5] == ord('"'))):
+        return False
+    refs = np.lib.stride_tricks.as_strided(data, shape=(len(data) - _REF_WIDTH + 1, _REF_WIDTH), strides=(1, 1),
+                                           writeable=False)[starts + 6]
+    letter = (refs >= ord("A")) & (refs <= ord("Z"))
+    digit = (refs >= ord("0")) & (refs <= ord("9"))
+    letters = np.argmin(letter, axis=1)  # the first non-letter; 0 when there is none, or no letter first
+    quote = np.argmax(refs == ord('"'), axis=1)  # 0 when there is no quote
+    rows = np.arange(len(starts))
+    column_letters = len(column_letter(bounds.columns - 1))
+    if not (np.all(letters >= 1) and np.all(letters <= column_letters) and np.all(quote > letters)
+            and np.all(quote - letters <= len(str(bounds.rows))) and np.all(refs[rows, letters] != ord("0"))):
+        return False
+    places = np.arange(_REF_WIDTH)[None, :]
+    in_letters, in_digits = places < letters[:, None], (places >= letters[:, None]) & (places < quote[:, None])
+    if not np.all(letter[in_letters]) or not np.all(digit[in_digits]):
+        return False
+    column = np.zeros(len(starts), dtype=np.int64)
+    row = np.zeros(len(starts), dtype=np.int64)
+    for place in range(_REF_WIDTH):
+        value = refs[:, place].astype(np.int64)
+        column = np.where(in_letters[:, place], column * 26 + value - 64, column)
+        row = np.where(in_digits[:, place], row * 10 + value - 48, row)
+    return bool(np.all(column <= bounds.columns) and np.all(row <= bounds.rows))
 
 
 class _ExactCells(xml.sax.handler.ContentHandler):
