@@ -227,11 +227,12 @@ _MACRO_TYPES = frozenset({
 })
 _MACRO_RELATIONSHIPS = ("/vbaproject", "/vbaprojectsignature", "/xlmacrosheet", "/xlintlmacrosheet")
 _SHEET_RELATIONSHIPS = ("/worksheet", "/chartsheet", "/dialogsheet")
-#: An element name with a namespace prefix: the reader matches local names, the fast scans whole ones.
-_PREFIXED = re.compile(rb"</?[A-Za-z_][\w.-]*:")
+#: An element name with a namespace prefix: the reader matches local names, the fast scans whole ones. A prefix
+#: may hold any non-ASCII letter (its UTF-8 bytes are all above 0x7F): `<é:c` is a cell to the reader.
+_PREFIXED = re.compile(rb"</?[A-Za-z_\x80-\xff][\w.\x80-\xff-]*:")
 #: What the fast scans cannot read exactly: comments, CDATA and processing instructions can hide tags.
 _HIDING = re.compile(rb"<[!?]")
-_PREFIXED_CELL = re.compile(rb"<[A-Za-z_][\w.-]*:(?:c|v|row|dimension)[\s/>]")
+_PREFIXED_CELL = re.compile(rb"<[A-Za-z_\x80-\xff][\w.\x80-\xff-]*:(?:c|v|row|dimension)[\s/>]")
 _REF = re.compile(rb"([A-Z]{1,8})([0-9]{1,12})")
 _DIMENSION = re.compile(rb'<dimension ref="([^"]*)"')
 
@@ -677,14 +678,16 @@ def _has_prefixed_cells(buf: bytes) -> bool:
     fast scan would not see). Each colon is looked at (memchr finds them at memory speed): one in an element's
     name has that element's ``<`` as the nearest before it and no ``>`` between. A buffer with many colons (times,
     addresses in the text) is searched by the pattern instead, as looking at each would cost more."""
-    colons = buf.count(b":")
-    if colons > _COLONS_LOOKED_AT:
-        return bool(_PREFIXED_CELL.search(buf))
     at = buf.find(b":")
+    if at < 0:
+        return False
+    if buf.rfind(b"<", 0, at) < 0 and buf.rfind(b">", 0, at) < 0:
+        # A name longer than the chunks' overlap, cut at this chunk's start: neither chunk shows it whole.
+        return True
+    if buf.count(b":") > _COLONS_LOOKED_AT:
+        return bool(_PREFIXED_CELL.search(buf))
     while at >= 0:
         start = buf.rfind(b"<", 0, at)
-        if start < 0 and buf.rfind(b">", 0, at) < 0:
-            return True  # the element may have started in the chunk before: let the exact scan decide
         if start > buf.rfind(b">", 0, at) and _PREFIXED_CELL.match(buf, start):
             return True
         at = buf.find(b":", at + 1)
@@ -708,8 +711,12 @@ def _dimensions_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> 
 def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
     """Checks the cells that start before ``end`` (a cell after it may be cut at the chunk's end): all of them at
     once when they are all written the usual way and within the bounds, else one by one."""
-    if _refs_plainly_in_bounds(buf, end, bounds):
-        return True
+    return _refs_plainly_in_bounds(buf, end, bounds) or _refs_one_by_one(buf, end, bounds, where)
+
+
+def _refs_one_by_one(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
+    """Each cell start tag before ``end`` that ``bounds.suspect`` finds checked (rejecting the file for a wrong
+    reference); False for one not written ``<c r="REF"``, for the exact scan."""
     found = bounds.suspect.search(buf)
     while found is not None and found.start() < end:
         start = found.start()
