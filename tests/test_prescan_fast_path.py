@@ -366,3 +366,17 @@ def test_shared_strings_under_a_non_ascii_prefix_are_counted_exactly_not_as_none
 
     part = f'<sst xmlns="{MAIN}" xmlns:é="{MAIN}"><é:si><é:t>hello</é:t></é:si></sst>'.encode()
     assert _string_lengths(iter([part])) is None
+
+
+def test_a_long_prefixed_cell_name_cut_by_a_chunk_boundary_is_still_rejected(
+        sheet_of_real_workbook: dict[str, bytes]) -> None:
+    """A name longer than the chunks' overlap, cut ten bytes before its colon: neither chunk holds it whole, and
+    the pattern alone let the cell through to the reader."""
+    prefix = "p" * 100
+    data = injected(sheet_of_real_workbook, f'<{prefix}:c xmlns:{prefix}="{MAIN}" r="ZZ61"><v>1</v></{prefix}:c>')
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        colon = z.read("xl/worksheets/sheet1.xml").index(f"<{prefix}:c ".encode()) + 1 + len(prefix)
+    with mock.patch.object(read, "_INFLATED_STEP", colon - 10):
+        codes, message = check(data)
+    assert codes == ["file-too-large"]
+    assert "ZZ61" in message
