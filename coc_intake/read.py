@@ -234,6 +234,10 @@ _PREFIXED = re.compile(rb"</?[A-Za-z_\x80-\xff][\w.\x80-\xff-]*:")
 _HIDING = re.compile(rb"<[!?]")
 _PREFIXED_CELL = re.compile(rb"<[A-Za-z_\x80-\xff][\w.\x80-\xff-]*:(?:c|v|row|dimension)[\s/>]")
 _REF = re.compile(rb"([A-Z]{1,8})([0-9]{1,12})")
+#: The rest of a cell's start tag after its reference, without a second ``r`` attribute (the reader takes the
+#: last one): each ``r`` in it is inside a word, as in ``t="inlineStr"``. Stops at a ``<``, so it is linear.
+_REST_OF_TAG = rb"(?:[^<>r]|(?<=[A-Za-z])r)*>"
+_CELL_TAG_REST = re.compile(_REST_OF_TAG)
 _DIMENSION = re.compile(rb'<dimension ref="([^"]*)"')
 
 
@@ -257,13 +261,15 @@ class _Bounds:
     columns: int
     rows: int
     suspect: re.Pattern[bytes]
-    """Finds a cell start tag that is not `<c r="REF"` with REF within the bounds: the rare ones to look at."""
+    """Finds a cell start tag that is not `<c r="REF"` with REF within the bounds and no other ``r`` after it: the
+    rare ones to look at. ``<c>`` and ``<c/`` are always among them, whatever text follows (`<c>r="A1"` is a cell
+    without a reference)."""
 
     @classmethod
     def of(cls, limits: Limits) -> _Bounds:
         columns, rows = min(limits.max_columns, EXCEL_COLUMNS), min(limits.max_rows, EXCEL_ROWS)
         ok = _at_most(column_letter(columns - 1), "A") + _at_most(str(rows), "1", "0")
-        return cls(columns, rows, re.compile(rb'<c[\s/>](?!r="' + ok.encode() + rb'")'))
+        return cls(columns, rows, re.compile(rb'<c(?:[/>]|\s(?!r="' + ok.encode() + rb'"' + _REST_OF_TAG + rb'))'))
 
     def check(self, ref: bytes, where: str) -> None:
         """Rejects the file for a reference that is malformed or beyond the bounds."""
@@ -716,7 +722,7 @@ def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
 
 def _refs_one_by_one(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
     """Each cell start tag before ``end`` that ``bounds.suspect`` finds checked (rejecting the file for a wrong
-    reference); False for one not written ``<c r="REF"``, for the exact scan."""
+    reference); False for one not written ``<c r="REF"`` or naming a second ``r``, for the exact scan."""
     found = bounds.suspect.search(buf)
     while found is not None and found.start() < end:
         start = found.start()
@@ -726,55 +732,86 @@ def _refs_one_by_one(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
         if close < 0:
             return False
         bounds.check(buf[start + 6:close], where)
+        if _CELL_TAG_REST.match(buf, close + 1) is None:
+            return False
         found = bounds.suspect.search(buf, start + 1)
     return True
 
 
 #: The widest reference the vectorised check reads: three letters and seven digits, and the closing quote.
 _REF_WIDTH = 11
+#: Bytes after a reference in which its tag must end (`` s="123" t="inlineStr">``, ``/>``), else not plain.
+_TAG_REST_WIDTH = 24
 _FOLLOWS_CELL = np.zeros(256, dtype=bool)
 _FOLLOWS_CELL[list(b" \t\n\r\f\v/>")] = True
+_CELL_START = b' r="'
 
 
 def _refs_plainly_in_bounds(buf: bytes, end: int, bounds: _Bounds) -> bool:
     """Whether every cell start tag before ``end`` (``<c`` and a space, tab, newline, ``/`` or ``>``, as
-    ``bounds.suspect`` finds them) is ``<c r="REF"`` with REF within the bounds, checked for all cells at once
-    with numpy: the regex search costs ~100 ns a cell in a 100k-row sheet, this a tenth of that. True only when
-    the suspect search would find nothing before ``end``; False sends the buffer to that search, which says
-    which cell is wrong."""
-    if end + 6 + _REF_WIDTH > len(buf) or len(str(bounds.rows)) + 3 > _REF_WIDTH - 1:
+    ``bounds.suspect`` finds them) is ``<c r="REF"`` with REF within the bounds and no other ``r`` in the rest of
+    the tag, checked for all cells at once with numpy: the regex search costs ~100 ns a cell in a 100k-row sheet,
+    this a twentieth of that. True only when the suspect search would find nothing before ``end``; False sends
+    the buffer to that search, which says which cell is wrong."""
+    width = len(_CELL_START) + _REF_WIDTH + _TAG_REST_WIDTH
+    if end + 2 + width > len(buf):
         return False
     data = np.frombuffer(buf, dtype=np.uint8)
     pairs = np.flatnonzero((data[:end] == ord("<")) & (data[1:end + 1] == ord("c")))
     starts = pairs[_FOLLOWS_CELL[data[pairs + 2]]]
     if starts.size == 0:
         return True
-    # The usual way: exactly `<c r="`.
-    if not (np.all(data[starts + 2] == ord(" ")) and np.all(data[starts + 3] == ord("r"))
-            and np.all(data[starts + 4] == ord("=")) and np.all(data[starts + 5] == ord('"'))):
+    windows = np.lib.stride_tricks.as_strided(data, shape=(len(data) - width + 1, width), strides=(1, 1),
+                                              writeable=False)
+    # One row per place of the tag after `<c`, one column per cell: each place's bytes are contiguous, and the
+    # checks below go place by place, stopping once every cell's reference (or tag) has ended.
+    places = windows[starts + 2].T.copy()
+    if any(np.any(places[at] != byte) for at, byte in enumerate(_CELL_START)):
         return False
-    refs = np.lib.stride_tricks.as_strided(data, shape=(len(data) - _REF_WIDTH + 1, _REF_WIDTH), strides=(1, 1),
-                                           writeable=False)[starts + 6]
-    letter = (refs >= ord("A")) & (refs <= ord("Z"))
-    digit = (refs >= ord("0")) & (refs <= ord("9"))
-    letters = np.argmin(letter, axis=1)  # the first non-letter; 0 when there is none, or no letter first
-    quote = np.argmax(refs == ord('"'), axis=1)  # 0 when there is no quote
-    rows = np.arange(len(starts))
-    column_letters = len(column_letter(bounds.columns - 1))
-    if not (np.all(letters >= 1) and np.all(letters <= column_letters) and np.all(quote > letters)
-            and np.all(quote - letters <= len(str(bounds.rows))) and np.all(refs[rows, letters] != ord("0"))):
-        return False
-    places = np.arange(_REF_WIDTH)[None, :]
-    in_letters, in_digits = places < letters[:, None], (places >= letters[:, None]) & (places < quote[:, None])
-    if not np.all(letter[in_letters]) or not np.all(digit[in_digits]):
-        return False
-    column = np.zeros(len(starts), dtype=np.int64)
-    row = np.zeros(len(starts), dtype=np.int64)
+    return (_references_within(places[len(_CELL_START):], bounds)
+            and _tags_end_plainly(places[len(_CELL_START):]))
+
+
+def _references_within(places: np.ndarray[Any, np.dtype[np.uint8]], bounds: _Bounds) -> bool:
+    """Whether each column of ``places`` starts with letters, then digits (the first not 0), then a quote, and
+    the column and row they name are within the bounds (four letters or eight digits are beyond them)."""
+    count = places.shape[1]
+    column, row = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+    in_ref, in_digits = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
     for place in range(_REF_WIDTH):
-        value = refs[:, place].astype(np.int64)
-        column = np.where(in_letters[:, place], column * 26 + value - 64, column)
-        row = np.where(in_digits[:, place], row * 10 + value - 48, row)
-    return bool(np.all(column <= bounds.columns) and np.all(row <= bounds.rows))
+        byte = places[place]
+        letter_here = in_ref & ~in_digits & ((byte - np.uint8(ord("A"))) < 26)
+        digit = (byte - np.uint8(ord("0"))) < 10
+        digit_here = in_ref & digit & ((in_digits | (byte != ord("0"))) if place else in_digits)
+        closes = in_ref & in_digits & (byte == ord('"'))
+        if np.any(in_ref & ~(letter_here | digit_here | closes)):
+            return False
+        value = byte.astype(np.int64)
+        if letter_here.any():
+            column = np.where(letter_here, column * 26 + value - 64, column)
+        if digit_here.any():
+            row = np.where(digit_here, row * 10 + value - 48, row)
+        in_digits |= digit_here
+        in_ref &= ~closes
+        if not in_ref.any():
+            return bool(column.max() <= bounds.columns and row.max() <= bounds.rows)
+    return False  # a reference without its quote within the width
+
+
+def _tags_end_plainly(places: np.ndarray[Any, np.dtype[np.uint8]]) -> bool:
+    """Whether each column's tag ends (``>``) within the width, with no ``<`` and no ``r`` that does not follow a
+    letter before (the reader takes a second ``r`` attribute's reference). The reference itself, checked first,
+    holds none of these."""
+    open_tag = np.ones(places.shape[1], dtype=bool)
+    follows_letter = np.zeros(places.shape[1], dtype=bool)
+    for byte in places:
+        if np.any(open_tag & ((byte == ord("<")) | ((byte == ord("r")) & ~follows_letter))):
+            return False
+        open_tag &= byte != ord(">")
+        if not open_tag.any():
+            return True
+        follows_letter = ((byte | np.uint8(0x20)) - np.uint8(ord("a"))) < 26
+    return False
 
 
 class _ExactCells(xml.sax.handler.ContentHandler):

@@ -35,7 +35,7 @@ from coc_intake.read import (
     column_letter,
 )
 from tests.builders import row, write_xlsx
-from tests.test_hostile_reading import MAIN, check
+from tests.test_hostile_reading import MAIN, check, check_capped, template_rows, workbook
 
 WHERE = "sheet 'Assignments'"
 SETTINGS = settings(deadline=None, database=None, derandomize=True,
@@ -79,7 +79,7 @@ def references(draw: st.DrawFn, within: _Bounds) -> str:
                           st.sampled_from([0, 1, 9, 10, EXCEL_ROWS, EXCEL_ROWS + 1, 9_999_999, 10_000_000])))
     letters, digits = column_letter(column - 1), str(line)
     way = draw(st.sampled_from(["usual"] * 8 + ["lower", "zeros", "letters", "digits", "empty", "swapped",
-                                                "space", "dollar", "other"]))
+                                                "space", "dollar", "long", "mixed", "other"]))
     if way == "lower":
         at = draw(st.integers(0, len(letters) - 1))
         return letters[:at] + letters[at].lower() + letters[at + 1:] + digits
@@ -87,6 +87,10 @@ def references(draw: st.DrawFn, within: _Bounds) -> str:
         return letters + "0" * draw(st.integers(1, 3)) + digits
     if way == "letters":
         return letters
+    if way == "long":
+        return letters + digits + "0" * draw(st.integers(1, 8))
+    if way == "mixed":
+        return letters + digits + draw(st.sampled_from(["A", "Z", "AB"])) + draw(st.sampled_from(["", "1", "10"]))
     if way == "digits":
         return digits
     if way == "empty":
@@ -98,7 +102,7 @@ def references(draw: st.DrawFn, within: _Bounds) -> str:
     if way == "dollar":
         return f"${letters}${digits}"
     if way == "other":
-        return draw(st.text(alphabet="ABXZabz0159:$ -", max_size=12))
+        return draw(st.text(alphabet="ABXZabz0159:$ -\"'", max_size=12))
     return letters + digits
 
 
@@ -110,12 +114,17 @@ def plain_cell(ref: str) -> str:
 #: escaped tags in text: each a format for a reference.
 ODD = [
     '<c r="{}"/>', '<c r="{}">', "<c r='{}' t=\"s\"><v>1</v></c>", '<c r={} t="s">', '<c r="{}', '<c  r="{}">',
-    '<c r = "{}">', '<c r= "{}">', '<c t="s" r="{}">', '<c\tr="{}">', '<c\nr="{}">', '<c\rr="{}">', '<c/r="{}">',
+    '<c r = "{}">', "<c r='{}\">", "<c r=\"{}'>", '<c r= "{}">', '<c t="s" r="{}">', '<c\tr="{}">',
+    '<c\nr="{}">', '<c\rr="{}">', '<c/r="{}">',
     '<c>r="{}"', '<c r="{}"x">', "<c>", "<c/>", '<c t="n"><v>{}</v></c>', '<col min="1" max="3"/>{}',
     '<cfRule type="expression" priority="1"/>{}', "<cols>{}", '<x:c r="{}">', '<ns:row r="7">{}', "<x:v>{}</x:v>",
     '<a:dimension ref="{}"/>', '&lt;c r="{}"', '<is><t>&lt;c r="{}"&gt;</t></is>', "<v>12:30:{}</v>",
     "<is><t>http://example.com:8080/{}</t></is>", '<row r="5" spans="1:3">{}', "</row>{}", "{}", "<{}", "<c{}",
     '<é:c r="{}">', '<x·y:c r="{}">', '<_1:row>{}', "<a.b-c:v>{}", "<x:cfRule>{}", "<x:col>{}",
+    '<c r="A1" r="{}">', '<c r="{}" r="A1"/>', '<c r="{}"r="B1">', '<c r="{}" t="s"\nr="B1">', '<c r="{}" x:r="B1">',
+    '<c r="{}" xr="B1">', '<c r="{}" t="inlineStr"><is><t>x</t></is></c>', '<c r="{}" s="12345678901234567890">',
+    '<c r="{}" t="s"<v>', '<c r="{}" s="123456789012345678901234567890" r="B1">',
+    '<c>r="{}"<v>1</v></c>', '<c/>r="{}"', '<c\tr="{}" r="ZZZ1">',
 ]
 
 
@@ -132,7 +141,8 @@ def sheet_text(draw: st.DrawFn, within: _Bounds) -> str:
     """Rows of usual cells within the bounds, with a few odd fragments (or usual cells anywhere) among them."""
     pieces = [plain_cell(ref) for ref in draw(st.lists(within_bounds(within), max_size=12))]
     for _ in range(draw(st.integers(0, 3))):
-        ref, kind = draw(references(within)), draw(st.sampled_from(["usual", "odd", "noise"]))
+        ref = draw(st.one_of(within_bounds(within), references(within)))
+        kind = draw(st.sampled_from(["usual", "odd", "noise"]))
         fragment = (plain_cell(ref) if kind == "usual" else draw(st.sampled_from(ODD)).format(ref)
                     if kind == "odd" else draw(st.text(alphabet='<c r="AZaz09:/> \t\n\'x', max_size=20)))
         pieces.insert(draw(st.integers(0, len(pieces))), fragment)
@@ -154,16 +164,28 @@ def chunk_cases(draw: st.DrawFn) -> tuple[bytes, int, _Bounds]:
     return buf, end, within
 
 
+def alone(cell: str, limits: Limits | None = None) -> tuple[bytes, int, _Bounds]:
+    """One cell at a buffer's start, with room after it for every byte the vectorised check reads."""
+    return cell.encode() + b" " * read._LOOKAHEAD, 1, _Bounds.of(limits or Limits())
+
+
 # --- (a) the vectorised reference check --------------------------------------------------------------------------
 
 
 @settings(SETTINGS, max_examples=800)
 @given(chunk_cases())
 @example((b'<c r="A1" t="s"><v>3</v></c>' * 2, 1, _Bounds.of(Limits())))
-@example((b'<c r="ZZZ1" t="s"><v>3</v></c>' + b" " * 40, 1, _Bounds.of(Limits(max_columns=EXCEL_COLUMNS))))
-@example((b'<c r="A1048577"/>' + b" " * 40, 1, _Bounds.of(Limits())))
-@example((b'<c r="A01"/>' + b" " * 40, 1, _Bounds.of(Limits())))
-@example((b'<c r="A1"x"/>' + b" " * 40, 1, _Bounds.of(Limits())))
+@example(alone('<c r="ZZZ1" t="s"><v>3</v></c>', Limits(max_columns=EXCEL_COLUMNS)))
+@example(alone('<c r="A1048577"/>'))
+@example(alone('<c r="A01"/>'))
+@example(alone('<c r="A1"x"/>'))
+@example(alone('<c r="1" t="s">'))
+@example(alone('<c r="A1000000000" t="s">'))
+@example(alone('<c r="A1B2">'))
+@example(alone('<c r="A1" t="s"<v>'))
+@example(alone('<c r="A1" r="XFD1">'))
+@example(alone('<c r="A1" s="123456789012345678901234567890" r="B1">'))
+@example(alone('<c>r="A1"<v>1</v></c><c r="A2">'))
 def test_a_chunk_the_vectorised_check_clears_is_one_the_exact_check_finds_nothing_wrong_in(
         case: tuple[bytes, int, _Bounds]) -> None:
     buf, end, within = case
@@ -312,7 +334,7 @@ def sheet_of_real_workbook(tmp_path_factory: pytest.TempPathFactory) -> dict[str
 
 
 def injected(members: dict[str, bytes], cells: str, into_row: int = 60) -> bytes:
-    """The workbook with ``cells`` added at the end of one row of its sheet."""
+    """The workbook with ``cells`` added at the end of one row of its sheet (row 60: the 59th assignment)."""
     sheet = members["xl/worksheets/sheet1.xml"]
     at = sheet.index(f'</row><row r="{into_row + 1}"'.encode())
     out = io.BytesIO()
@@ -323,16 +345,19 @@ def injected(members: dict[str, bytes], cells: str, into_row: int = 60) -> bytes
 
 
 INJECTED = {
-    "far-column": ('<c r="XFD61" t="inlineStr"><is><t>x</t></is></c>', "file-too-large", "XFD61"),
+    "far-column": ('<c r="XFD60" t="inlineStr"><is><t>x</t></is></c>', "file-too-large", "XFD60"),
     "far-row": ('<c r="A2000000" t="inlineStr"><is><t>x</t></is></c>', "file-too-large", "A2000000"),
-    "past-the-columns": ('<c r="GS61"><v>1</v></c>', "file-too-large", "beyond column GR"),
-    "lowercase": ('<c r="ad61"><v>1</v></c>', "unreadable-file", "malformed cell reference 'ad61'"),
-    "leading-zero": ('<c r="AD061"><v>1</v></c>', "unreadable-file", "malformed cell reference 'AD061'"),
-    "prefixed-cell": (f'<x:c xmlns:x="{MAIN}" r="XFD61"><x:v>1</x:v></x:c>', "file-too-large", "XFD61"),
-    "non-ascii-prefix": (f'<é:c xmlns:é="{MAIN}" r="ZZ61"><é:v>1</é:v></é:c>', "file-too-large", "ZZ61"),
-    "long-prefix": (f'<{"p" * 100}:c xmlns:{"p" * 100}="{MAIN}" r="ZZ61"><v>1</v></{"p" * 100}:c>',
-                    "file-too-large", "ZZ61"),
-    "reference-not-first": ('<c t="n" r="XFD61"><v>1</v></c>', "file-too-large", "XFD61"),
+    "past-the-columns": ('<c r="GS60"><v>1</v></c>', "file-too-large", "beyond column GR"),
+    "lowercase": ('<c r="ad60"><v>1</v></c>', "unreadable-file", "malformed cell reference 'ad60'"),
+    "leading-zero": ('<c r="AD060"><v>1</v></c>', "unreadable-file", "malformed cell reference 'AD060'"),
+    "prefixed-cell": (f'<x:c xmlns:x="{MAIN}" r="XFD60"><x:v>1</x:v></x:c>', "file-too-large", "XFD60"),
+    "non-ascii-prefix": (f'<é:c xmlns:é="{MAIN}" r="ZZ60"><é:v>1</é:v></é:c>', "file-too-large", "ZZ60"),
+    "long-prefix": (f'<{"p" * 100}:c xmlns:{"p" * 100}="{MAIN}" r="ZZ60"><v>1</v></{"p" * 100}:c>',
+                    "file-too-large", "ZZ60"),
+    "reference-not-first": ('<c t="n" r="XFD60"><v>1</v></c>', "file-too-large", "XFD60"),
+    # Main let these two through to the reader, which took the second reference, or placed the cells.
+    "second-reference": ('<c r="AD60" r="XFD60"><v>1</v></c>', "unreadable-file", "is damaged"),
+    "reference-as-text": ('<c>r="AD60"<v>1</v></c>' * 200, "file-too-large", "GS60"),
 }
 
 
@@ -359,6 +384,16 @@ def test_the_real_workbook_without_an_injected_cell_passes_the_prescan(
             read._check_zip(data, len(data), Limits())
 
 
+def test_cells_whose_reference_is_text_after_the_tag_are_rejected_before_the_reader_allocates(
+        tmp_path: Path) -> None:
+    """`<c>r="A1"` is a cell without a reference: 2,000 of them in row 1,048,576 made the reader allocate for
+    two billion cells (the process aborted) once the prescan took the text for their references."""
+    data = workbook(template_rows() + '<row r="1048576">' + '<c>r="A1"<v>1</v></c>' * 2000 + "</row>")
+    codes, message = check_capped(tmp_path, data)
+    assert codes == ["file-too-large"]
+    assert "beyond column GR" in message
+
+
 def test_shared_strings_under_a_non_ascii_prefix_are_counted_exactly_not_as_none() -> None:
     """The reader takes `<é:si>` for a string: the fast count, blind to it, found no strings at all, and the
     sheets' references to them were never bounded."""
@@ -373,10 +408,10 @@ def test_a_long_prefixed_cell_name_cut_by_a_chunk_boundary_is_still_rejected(
     """A name longer than the chunks' overlap, cut ten bytes before its colon: neither chunk holds it whole, and
     the pattern alone let the cell through to the reader."""
     prefix = "p" * 100
-    data = injected(sheet_of_real_workbook, f'<{prefix}:c xmlns:{prefix}="{MAIN}" r="ZZ61"><v>1</v></{prefix}:c>')
+    data = injected(sheet_of_real_workbook, f'<{prefix}:c xmlns:{prefix}="{MAIN}" r="ZZ60"><v>1</v></{prefix}:c>')
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         colon = z.read("xl/worksheets/sheet1.xml").index(f"<{prefix}:c ".encode()) + 1 + len(prefix)
     with mock.patch.object(read, "_INFLATED_STEP", colon - 10):
         codes, message = check(data)
     assert codes == ["file-too-large"]
-    assert "ZZ61" in message
+    assert "ZZ60" in message
