@@ -169,7 +169,7 @@ def alone(cell: str, limits: Limits | None = None) -> tuple[bytes, int, _Bounds]
     return cell.encode() + b" " * read._LOOKAHEAD, 1, _Bounds.of(limits or Limits())
 
 
-# --- (a) the vectorised reference check --------------------------------------------------------------------------
+# --- the vectorised reference check ------------------------------------------------------------------------------
 
 
 @settings(SETTINGS, max_examples=800)
@@ -219,12 +219,12 @@ def test_one_wrong_reference_among_many_usual_ones_is_not_cleared_and_named(ref:
     buf = "".join(cells).encode() + b" " * read._LOOKAHEAD
     end = len(buf) - read._LOOKAHEAD
     assert not _refs_plainly_in_bounds(buf, end, within)
-    assert outcome(lambda: _refs_in_bounds(buf, end, within, WHERE)) == (code, outcome(
-        lambda: _refs_one_by_one(buf, end, within, WHERE))[1])
-    assert shown in outcome(lambda: _refs_in_bounds(buf, end, within, WHERE))[1]
+    said = outcome(lambda: _refs_in_bounds(buf, end, within, WHERE))
+    assert said == outcome(lambda: _refs_one_by_one(buf, end, within, WHERE))
+    assert said[0] == code and shown in said[1]
 
 
-# --- (b) the colon walk --------------------------------------------------------------------------------------------
+# --- the colon walk ----------------------------------------------------------------------------------------------
 
 
 def starts_inside_a_tag(buf: bytes) -> bool:
@@ -282,7 +282,7 @@ def test_a_long_prefix_cut_at_the_chunk_start_is_sent_to_the_exact_scan(colons: 
     assert _has_prefixed_cells(buf)
 
 
-# --- the chunk loop: the fast checks against the exact ones alone --------------------------------------------------
+# --- the chunk loop: the fast checks against the exact ones alone ------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -377,7 +377,7 @@ def test_a_real_workbook_with_a_far_or_prefixed_cell_is_rejected_as_by_the_exact
 
 
 def test_the_real_workbook_without_an_injected_cell_passes_the_prescan(
-        sheet_of_real_workbook: dict[str, bytes], tmp_path: Path) -> None:
+        sheet_of_real_workbook: dict[str, bytes]) -> None:
     data = injected(sheet_of_real_workbook, "")
     for step in (read._INFLATED_STEP, 1000):
         with mock.patch.object(read, "_INFLATED_STEP", step):
