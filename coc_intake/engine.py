@@ -23,7 +23,7 @@ from coc_intake.errors import FileRejected
 from coc_intake.findings import Finding, Findings, frame_of, sort_key
 from coc_intake.history import KnownRequests
 from coc_intake.limits import DEFAULT_LIMITS, Limits
-from coc_intake.normalize import blank_mask, is_blank, normalize
+from coc_intake.normalize import blank_mask, normalize
 from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
 from coc_intake.sidecar import Authorization
 from coc_intake.states import FileResult, RowStatus
@@ -135,7 +135,7 @@ def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | Find
 
 def _no_filled_cell(grid: Grid) -> bool:
     """Whether every cell of the sheet is blank (empty or spaces only); looked at only when no header was found."""
-    return bool(grid.cells.empty or grid.cells.apply(is_blank).all(axis=None))
+    return bool(grid.cells.empty or all(blank_mask(grid.cells[c]).all() for c in grid.cells.columns))
 
 
 def _data_rows(grid: Grid, header: headers.HeaderMap) -> pd.DataFrame:
