@@ -1,11 +1,11 @@
 """The nightly intake: list the inbox, process each file in isolation, commit in order of name, deliver mail.
 
-Orchestration only: every step is a function of ``coc_intake`` (``batch.prepare_file`` and ``batch.commit_file``,
-the same path ``batch.process_file`` takes in one call), and tasks pass names, URIs and small dataclasses. Each file
-is a task run named after the file (task ``intake-file``, with the batch's table artifact), so the UI reads like an
-intake log and a failed file is red. The files are task runs of the nightly flow's thread pool, prepared side by side
-(small ones; a large file alone) and committed one at a time in order of name (``CommitOrder``), so the outbox is the
-one a serial run would write (docs/decisions.md#performance-and-memory).
+Orchestration only: every step is a function of ``coc_intake`` (``batch.process_file``, or ``batch.prepare_file``
+and ``batch.commit_file`` when files are prepared elsewhere), and tasks pass names, URIs and small dataclasses. Each
+file is a task run named after the file (task ``intake-file``, with the batch's table artifact), so the UI reads like
+an intake log and a failed file is red. The files' task runs run one after another in the flow's own thread, in order
+of name, so the outbox is the one a serial run writes; threads in one process only fought over the GIL
+(docs/decisions.md#performance-and-memory).
 A file name may carry an SSN: the flow runs, task runs, logs, state messages and artifacts show it masked
 (``night.InboxName``; docs/outputs.md#confidentiality), and only the task that opens the file reads the real name.
 With ``parallel`` (a process pool or a Dask cluster) the files are prepared in other processes and committed in order
@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import threading
+import gc
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -27,7 +27,6 @@ from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import flow_run, task_run
 from prefect.states import Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import Task, exponential_backoff
 
 from coc_intake import batch, mail, night, redact, report, runs, sidecar
@@ -43,11 +42,6 @@ from coc_intake.store import open_store
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: Threads of the nightly flow's task runner: files prepared at once (small ones; see CommitOrder), plus the
-#: flow's own tasks.
-FILE_THREADS = 3
-
 
 def _masked(fn: Callable[P, R]) -> Callable[P, R]:
     """Run a task body so that what Prefect stores of a failure (state message, traceback) has no full SSN."""
@@ -129,78 +123,13 @@ def _publish(outbox_uri: str, summary: FileSummary) -> None:
                           description=f"Intake of {redact.redact(manifest['source_name'])} as of {manifest['as_of']}")
 
 
-class CommitOrder:
-    """Files prepared side by side in the flow's threads and committed one at a time, in order of name, so that the
-    outbox is the one a serial run writes.
-
-    The registry of earlier requests grows with each commit: a file is prepared with a copy of it as it is then (a
-    commit of an earlier file that worker would have seen makes ``commit_file`` prepare it again), and committed
-    holding the registry alone. File ``i`` commits once file ``i - 1`` is done, whether it was committed, failed or
-    set aside. Files of ``SMALL`` bytes or less are prepared ``width`` at a time; a larger one is prepared alone, so
-    that a night's memory peak stays that of its largest file."""
-
-    SMALL = 4 << 20
-
-    def __init__(self, known: KnownRequests, count: int, width: int) -> None:
-        self._known = known
-        self._registry = threading.Lock()
-        self._done = [threading.Event() for _ in range(count)]
-        self._room = threading.Condition()
-        self._free = width
-        self._width = width
-
-    def snapshot(self) -> KnownRequests:
-        with self._registry:
-            return self._known.copy()
-
-    @contextlib.contextmanager
-    def preparing(self, size: int | None) -> Iterator[None]:
-        """Room to prepare a file of ``size`` bytes (None: unknown, so taken as large)."""
-        slots = 1 if size is not None and size <= self.SMALL else self._width
-        with self._room:
-            self._room.wait_for(lambda: self._free >= slots)
-            self._free -= slots
-        try:
-            yield
-        finally:
-            with self._room:
-                self._free += slots
-                self._room.notify_all()
-
-    @contextlib.contextmanager
-    def committing(self, index: int) -> Iterator[KnownRequests]:
-        """File ``index``'s turn to commit, with the registry to add its requests to."""
-        if index:
-            self._done[index - 1].wait()
-        with self._registry:
-            yield self._known
-
-    def done(self, index: int) -> None:
-        """File ``index`` is done for good: the next may commit."""
-        self._done[index].set()
-
-
-def _size(inbox_uri: str, name: str) -> int | None:
-    path = open_store(inbox_uri).local_path(name)
-    try:
-        return None if path is None else path.stat().st_size
-    except OSError:
-        return None
-
-
 @task(name="intake-file", task_run_name="{name}", **_RETRIED)  # formats InboxName: the masked name
 @_masked
-def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, index: int,
-                order: CommitOrder) -> FileSummary:
-    """One file: prepare it (beside others), commit it in its turn, publish its table. Its task run is the file's
-    unit in Prefect: named after it (masked), failed when the file failed, with the batch's table artifact."""
-    settings = Settings.from_env()
-    inbox, outbox = open_store(inbox_uri), _outbox(outbox_uri)
-    with order.preparing(_size(inbox_uri, name.real)):
-        prepared = batch.prepare_file(inbox, outbox, name.real, as_of, settings, order.snapshot())
-    with order.committing(index) as known:
-        summary = batch.commit_file(inbox, outbox, prepared, as_of, settings, known)
-    order.done(index)
+def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, known: KnownRequests) -> FileSummary:
+    """One file: prepare and commit it (its requests added to ``known``), publish its table. Its task run is the
+    file's unit in Prefect: named after it (masked), failed when the file failed, with the batch's table artifact."""
+    summary = batch.process_file(open_store(inbox_uri), _outbox(outbox_uri), name.real, as_of, Settings.from_env(),
+                                 known)
     _publish(outbox_uri, summary)
     get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary.result,
                           summary.rows, summary.approved, summary.referred, summary.rejected)
@@ -245,19 +174,15 @@ def _failure(name: InboxName, exc: BaseException) -> FileFailure:
     return failure
 
 
-def _threads(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
+def _in_turn(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt.date, known: KnownRequests,
              done: NightSummary) -> None:
-    """Each file a task run of the flow's thread pool; committed in order of name (``CommitOrder``)."""
-    order = CommitOrder(known, len(names), FILE_THREADS)
-    futures = [intake_file.submit(inbox_uri, outbox_uri, name, as_of, i, order) for i, name in enumerate(names)]
-    for i, (name, future) in enumerate(zip(names, futures, strict=True)):
+    """Each file a task run, one after another in order of name: a failed one is recorded and the next goes on."""
+    for name in names:
         try:
-            summary = future.result()
+            summary = intake_file(inbox_uri, outbox_uri, name, as_of, known)
         except Exception as exc:
             done.failures.append(_failure(name, exc))
             continue
-        finally:
-            order.done(i)  # after the task's last try: a retried file keeps its turn
         done.files.append(summary)
         night.announce("file", summary)
 
@@ -288,20 +213,36 @@ def _run_name() -> str:
     return f"intake {_day(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of).isoformat()}"
 
 
-@flow(name="nightly-intake", flow_run_name=_run_name, validate_parameters=False,
-      task_runner=ThreadPoolTaskRunner(max_workers=FILE_THREADS))  # type: ignore[arg-type]
+@contextlib.contextmanager
+def _long_lived_set_aside() -> Iterator[None]:
+    """The objects alive when the night starts (modules, Prefect's client and engine: ~400,000) left out of the
+    cyclic garbage collector's passes until it ends. Each full pass walked all of them, about a fifth of a 50-row
+    file's time (benchmarks/RESULTS.md#the-garbage-collector-and-the-files-of-a-night)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@flow(name="nightly-intake", flow_run_name=_run_name, validate_parameters=False)
 def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None,
                    parallel: bool = False) -> NightSummary | State[NightSummary]:
     """One intake over every file waiting. A file that fails stays in the inbox, the others go on, and the run ends
     Failed (with the night's summary as its result)."""
     redact.install("prefect", "prefect.flow_runs", "prefect.task_runs")
-    day = _day(as_of)
+    with _long_lived_set_aside():
+        return _night(inbox_uri, outbox_uri, _day(as_of), parallel)
+
+
+def _night(inbox_uri: str, outbox_uri: str, day: dt.date, parallel: bool) -> NightSummary | State[NightSummary]:
     listing = survey_inbox(inbox_uri)
     names = [InboxName(real=name) for name in listing.names]
     night.announce("files", [name.shown for name in names])
     known = load_known(outbox_uri)
     done = NightSummary(day)
-    (_parallel if parallel else _threads)(inbox_uri, outbox_uri, names, day, known, done)
+    (_parallel if parallel else _in_turn)(inbox_uri, outbox_uri, names, day, known, done)
     for entry in listing.set_aside:
         _warn(entry)
     summary = NightSummary(day, done.files + listing.set_aside, done.failures, deliver_mail(outbox_uri))

@@ -154,14 +154,13 @@ def test_coc_run_killed_while_writing_requests_then_rerun_gives_the_outbox_of_an
     assert 0 < seen < expected
 
     # The moment of the kill: the big file half written and uncommitted, it and the late file still in the inbox.
-    # Files are prepared side by side and committed in order of name, so the small file (first) may be committed
-    # or not yet; the late one is not.
+    # Files are processed one after another in order of name: the small file (first) is committed, the late one not.
     assert not (outbox / "batches" / big_id / "manifest.json").exists()
     assert 0 < len(os.listdir(requests)) < expected
     left = sorted(p.name for p in inbox.iterdir())
     assert {"big.xlsx", "z-late.csv"} <= set(left)
     small_id = batch.batch_id_of(files["a-small.xlsx"])[0]
-    assert (outbox / "batches" / small_id / "manifest.json").is_file() or "a-small.xlsx" in left
+    assert (outbox / "batches" / small_id / "manifest.json").is_file() and "a-small.xlsx" not in left
     late_id = batch.batch_id_of(files["z-late.csv"])[0]
     assert not (outbox / "batches" / late_id / "manifest.json").exists()
 
