@@ -14,11 +14,9 @@ of name by the flow. The night ends Failed when any file failed; the others are 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import flow, get_run_logger, task
@@ -213,30 +211,13 @@ def _run_name() -> str:
     return f"intake {_day(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of).isoformat()}"
 
 
-@contextlib.contextmanager
-def _long_lived_set_aside() -> Iterator[None]:
-    """The objects alive when the night starts (modules, Prefect's client and engine: ~400,000) left out of the
-    cyclic garbage collector's passes until it ends. Each full pass walked all of them, about a fifth of a 50-row
-    file's time (benchmarks/RESULTS.md#the-garbage-collector-and-the-files-of-a-night)."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 @flow(name="nightly-intake", flow_run_name=_run_name, validate_parameters=False)
 def nightly_intake(inbox_uri: str, outbox_uri: str, as_of: dt.date | None = None,
                    parallel: bool = False) -> NightSummary | State[NightSummary]:
     """One intake over every file waiting. A file that fails stays in the inbox, the others go on, and the run ends
     Failed (with the night's summary as its result)."""
     redact.install("prefect", "prefect.flow_runs", "prefect.task_runs")
-    with _long_lived_set_aside():
-        return _night(inbox_uri, outbox_uri, _day(as_of), parallel)
-
-
-def _night(inbox_uri: str, outbox_uri: str, day: dt.date, parallel: bool) -> NightSummary | State[NightSummary]:
+    day = _day(as_of)
     listing = survey_inbox(inbox_uri)
     names = [InboxName(real=name) for name in listing.names]
     night.announce("files", [name.shown for name in names])
