@@ -121,6 +121,15 @@ def _publish(outbox_uri: str, summary: FileSummary) -> None:
                           description=f"Intake of {redact.redact(manifest['source_name'])} as of {manifest['as_of']}")
 
 
+def _published(outbox_uri: str, summary: FileSummary) -> FileSummary:
+    """A committed file's table published and its note warned of; it is returned as shown from here on (its name
+    masked), whichever way it was prepared."""
+    _publish(outbox_uri, summary)
+    shown = night.shown_summary(summary)  # the file is committed: from here on its name is only shown and recorded
+    _warn(shown)
+    return shown
+
+
 @task(name="intake-file", task_run_name="{name}", **_RETRIED)  # formats InboxName: the masked name
 @_masked
 def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date, known: KnownRequests) -> FileSummary:
@@ -128,12 +137,9 @@ def intake_file(inbox_uri: str, outbox_uri: str, name: InboxName, as_of: dt.date
     file's unit in Prefect: named after it (masked), failed when the file failed, with the batch's table artifact."""
     summary = batch.process_file(open_store(inbox_uri), _outbox(outbox_uri), name.real, as_of, Settings.from_env(),
                                  known)
-    _publish(outbox_uri, summary)
     get_run_logger().info("%s: %s (%s rows, %s approved, %s referred, %s rejected)", name, summary.result,
                           summary.rows, summary.approved, summary.referred, summary.rejected)
-    shown = night.shown_summary(summary)  # the file is committed: from here on its name is only shown and recorded
-    _warn(shown)
-    return shown
+    return _published(outbox_uri, summary)
 
 
 def _warn(summary: FileSummary) -> None:
@@ -190,13 +196,10 @@ def _parallel(inbox_uri: str, outbox_uri: str, names: list[InboxName], as_of: dt
     futures = [prepare.submit(inbox_uri, outbox_uri, name, as_of, known.copy()) for name in names]
     for name, future in zip(names, futures, strict=True):  # commit in order of name
         try:
-            summary = commit(inbox_uri, outbox_uri, future.result(), as_of, known)
-            _publish(outbox_uri, summary)
-            _warn(summary)
+            shown = _published(outbox_uri, commit(inbox_uri, outbox_uri, future.result(), as_of, known))
         except Exception as exc:
             done.failures.append(_failure(name, exc))
             continue
-        shown = night.shown_summary(summary)
         done.files.append(shown)
         night.announce("file", shown)
 
