@@ -79,7 +79,9 @@ def test(args: list[str]) -> int:
     for step in (
         [VENV / "bin" / "ruff", "check", "."],
         [VENV / "bin" / "mypy"],
-        [VENV / "bin" / "python", "-m", "pytest", *args],
+        # On every core (pytest-xdist): whole test modules to a worker, the longest first (tests/conftest.py). Options
+        # given after `test` come later and win, e.g. `python3 dev.py test -n 0` for one process.
+        [VENV / "bin" / "python", "-m", "pytest", "-n", "auto", "--dist", "loadscope", *args],
     ):
         code = _run(*step, env=env)
         if code:

@@ -15,10 +15,83 @@ from typing import Any
 
 import pytest
 
-# Prefect's home for the tests: a temporary folder, never the developer's ~/.prefect or the project's own.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="coc-prefect-home-"))
+# Prefect's home for the tests: a temporary folder, never the developer's ~/.prefect or the project's own. Under
+# pytest-xdist each worker makes its own: a worker inherits the environment of the process that started it, whose
+# home the other worker would share.
+if "PREFECT_HOME" not in os.environ or os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="coc-prefect-home-")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+#: The modules that use Prefect's test harness (``prefect_harness``, a session fixture, 15-20 s to start): one unit of
+#: work under ``python3 dev.py test``, so that only one worker starts the harness. A module missing here still passes;
+#: it only starts a second harness on the other worker.
+HARNESS_MODULES = frozenset(f"tests/test_{name}.py" for name in (
+    "flow", "inbox_safety", "masking", "resubmit", "retries", "sidecar"))
+
+#: The units of work sent to a worker first under ``python3 dev.py test`` (pytest-xdist, a worker per core): the
+#: longest, measured (s of setup + call on the 2-core machine, 2026-12-04), so that no long one starts last and runs
+#: alone at the end. A module not named here is merely sent later, larger ones first; the order changes no result.
+LONGEST_FIRST = (
+    "tests/test_crash.py",  # 65: two `coc run` processes and dozens of forked intakes
+    "tests/test_intake.py",  # 45
+    "tests/test_production.py",  # 44: a real Prefect server, `coc serve`, a Dask cluster
+    "prefect_harness",  # 41: HARNESS_MODULES
+    "tests/test_console.py",  # 31
+    "tests/test_operations.py",  # 23
+    "tests/test_portal_security.py",  # 16
+    "tests/test_portal_queue.py",  # 16
+    "tests/test_early_server.py",  # 14
+    "tests/test_prescan_fast_path.py",  # 13
+    "tests/test_codes_cli.py",  # 12
+    "tests/test_portal_specialist_browser.py",  # 12
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For ``--dist loadscope``: whole modules to a worker (their module-scoped fixtures, such as a portal server or a
+    shared run, start once), ``HARNESS_MODULES`` together, the longest first (``LONGEST_FIRST``). Other ``--dist``
+    modes are xdist's own."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesLongestFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "prefect_harness" if module in HARNESS_MODULES else module
+
+        def schedule(self) -> None:
+            """``LoadScopeScheduling.schedule`` with the units in the order above instead of by size alone."""
+            if self.collection is not None:  # a later call: rescheduling
+                super().schedule()
+                return
+            if not self._check_nodes_have_same_collection():  # reports the difference
+                self.log("**Different tests collected, aborting run**")
+                return
+            self.collection = list(next(iter(self.registered_collections.values())))
+            if not self.collection:
+                return
+            units: dict[str, dict[str, bool]] = {}
+            for nodeid in self.collection:
+                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+            for unit in sorted(units, key=lambda u: (rank.get(u, len(rank)), -len(units[u]))):
+                self.workqueue[unit] = units[unit]
+            for node in list(self.assigned_work)[len(self.workqueue):]:  # more workers than units
+                del self.assigned_work[node]
+                node.shutdown()
+            for node in self.nodes:
+                self._assign_work_unit(node)
+            for node in self.nodes:
+                self._reschedule(node)
+            if not self.workqueue:
+                for node in self.nodes:
+                    node.shutdown()
+
+    return ModulesLongestFirst(config, log)
 
 
 @pytest.fixture(scope="session")
