@@ -242,6 +242,39 @@ def test_a_sheet_its_windows_could_read_otherwise_is_read_whole(tmp_path: Path, 
     assert_same_grids(expected, got)
 
 
+def many_rows(first: int, count: int) -> str:
+    """Rows of three cells: over 4 MiB of XML for 40,000 rows, so the prescan reads the sheet in several chunks."""
+    return rows(*((n, [cell(f"A{n}", f"a{n}"), cell(f"B{n}"), cell(f"C{n}", "c" * 40)])
+                  for n in range(first, first + count)))
+
+
+@pytest.mark.parametrize(("case", "stray"), [
+    ("written plainly", '<c r="D7" t="inlineStr"><is><t>back</t></is></c>'),
+    # A tag too long for the vectorised check: the one-by-one check must see its row too.
+    ("with a long start tag", '<c r="D7" s="1" t="inlineStr" cm="1234567890123456"><is><t>back</t></is></c>'),
+])
+def test_a_cell_naming_an_earlier_row_chunks_later_keeps_the_sheet_from_windows(tmp_path: Path,
+                                                                               windowed: Windowed, case: str,
+                                                                               stray: str) -> None:
+    later = 40_010
+    stray_row = f'<row r="{later}">{stray}</row>'
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 40_000) + stray_row + many_rows(later + 1, 5))
+    expected = whole(path)
+    got = windowed.read(path, 1_000_000)
+    assert windowed.sheets == 0, case
+    assert_same_grids(expected, got)
+
+
+def test_a_long_sheet_in_row_order_over_many_chunks_is_read_in_windows(tmp_path: Path, windowed: Windowed) -> None:
+    long_tag = '<c r="D40001" s="1" t="inlineStr" cm="1234567890123456"><is><t>d</t></is></c>'
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 40_000) + f'<row r="40001">{long_tag}</row>'
+                    + many_rows(40_002, 5))
+    expected = whole(path)
+    got = windowed.read(path, 1_000_000)
+    assert windowed.sheets == 1 and windowed.windows > 3
+    assert_same_grids(expected, got)
+
+
 def rejection(read: Callable[[], object]) -> str:
     with pytest.raises(FileRejected) as caught:
         read()
