@@ -1043,10 +1043,10 @@ def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) ->
     first: int | None = None
     with archive.open(part) as stream:
         for window in sheet_windows.windows(sheet_windows.chunks_of(stream), sheet_windows.WINDOW_BYTES):
-            data, row = sheet_windows.window_book(base, part, window), window.first_row
-            del window  # its rows are in ``data`` now
-            piece, top = _window_piece(data, name, row, find_top=first is None)
-            del data  # and the reader's copy of them gone with the reader
+            row = window.first_row
+            with sheet_windows.window_book(base, part, window) as book:
+                del window  # its rows are in ``book`` now
+                piece, top = _window_piece(book, name, row, find_top=first is None)
             if piece is not None:
                 pieces.append(piece)
                 first = top if first is None else first
@@ -1058,7 +1058,7 @@ def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) ->
     return sheet_windows.frame(assembled, _STR)
 
 
-def _window_piece(data: bytes, name: str, row: int, find_top: bool) -> tuple[sheet_windows.Piece | None, int]:
+def _window_piece(book: str | bytes, name: str, row: int, find_top: bool) -> tuple[sheet_windows.Piece | None, int]:
     """The window's cells from sheet row ``row`` (its first cell's), and the row of its first cell with a value
     when ``find_top`` (else ``row``).
 
@@ -1067,7 +1067,7 @@ def _window_piece(data: bytes, name: str, row: int, find_top: bool) -> tuple[she
     fixes where the reader starts), or from row 1 with no header.
     """
     try:
-        reader = fastexcel.read_excel(data)
+        reader = fastexcel.read_excel(book)
         sheet = reader.load_sheet(name, header_row=None if row == 1 else row - 2, skip_rows=0, dtypes="string")
         columns = sheet.available_columns()
         batch = sheet.to_arrow() if columns else None

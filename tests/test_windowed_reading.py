@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -169,6 +170,30 @@ def test_an_openpyxl_workbook_reads_in_windows_as_whole(tmp_path: Path, windowed
 def test_each_window_size_from_one_row_to_the_whole_sheet_reads_as_whole(tmp_path: Path, windowed: Windowed) -> None:
     path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=True)
     assert_reads_as_whole(path, windowed, sizes=tuple(range(1, 3_000, 97)) + (10**7,))
+
+
+@pytest.mark.parametrize("files", [True, False], ids=["unnamed-files", "bytes"])
+def test_windows_read_as_whole_whether_given_to_the_reader_as_unnamed_files_or_bytes(
+        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch, files: bool) -> None:
+    path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=False)
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    if not files:
+        monkeypatch.setattr(sheet_windows, "_unnamed_file", lambda: None)
+    given: list[str | bytes] = []
+    book = sheet_windows.window_book
+
+    @contextlib.contextmanager
+    def watched(*args: Any) -> Iterator[str | bytes]:
+        with book(*args) as made:
+            given.append(made)
+            yield made
+
+    monkeypatch.setattr(sheet_windows, "window_book", watched)
+    assert_reads_as_whole(path, windowed)
+    assert given and all(isinstance(g, str if files else bytes) for g in given)
+    assert list(temporary.iterdir()) == []  # nothing named was made, so nothing is left
 
 
 # --- what is read whole ---------------------------------------------------------------------------------------
