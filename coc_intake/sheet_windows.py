@@ -143,19 +143,24 @@ def window_book(base: bytes, part: str, window: Window) -> Iterator[str | bytes]
     the context lasts: the reader then reads the part from the file, where bytes would be copied twice more (the
     workbook's bytes, and the reader's own copy of them: a 256 MiB window costs ~0.35 s and 512 MB of memory). A
     file without a name is gone with its descriptor, even if the process is killed: no copy of the rows stays
-    behind. Where there is none, the workbook's bytes are given.
+    behind. Where there is none, or it cannot be written (a full disk), the workbook's bytes are given.
     """
-    file = _unnamed_file()
-    if file is None:
+    with contextlib.ExitStack() as stack:
+        file = _unnamed_file()
+        if file is not None:
+            stack.enter_context(file)
+            try:
+                file.write(base)
+                _add_part(file, part, window)
+                file.flush()
+            except OSError:  # a full or failing temporary directory: the window fits in memory, as it always did
+                stack.close()
+            else:
+                yield f"/proc/self/fd/{file.fileno()}"
+                return
         out = io.BytesIO(base)
         _add_part(out, part, window)
         yield out.getvalue()
-        return
-    with file:
-        file.write(base)
-        _add_part(file, part, window)
-        file.flush()
-        yield f"/proc/self/fd/{file.fileno()}"
 
 
 def _add_part(out: IO[bytes], part: str, window: Window) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import io
 import tempfile
 import zipfile
@@ -172,15 +173,25 @@ def test_each_window_size_from_one_row_to_the_whole_sheet_reads_as_whole(tmp_pat
     assert_reads_as_whole(path, windowed, sizes=tuple(range(1, 3_000, 97)) + (10**7,))
 
 
-@pytest.mark.parametrize("files", [True, False], ids=["unnamed-files", "bytes"])
+class FullDisk(io.BytesIO):
+    """A temporary file whose writes fail as on a full disk."""
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("files", ["unnamed", "none", "full disk"])
 def test_windows_read_as_whole_whether_given_to_the_reader_as_unnamed_files_or_bytes(
-        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch, files: bool) -> None:
+        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch, files: str) -> None:
     path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=False)
     temporary = tmp_path / "temporary"
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
-    if not files:
+    full: list[FullDisk] = []
+    if files == "none":
         monkeypatch.setattr(sheet_windows, "_unnamed_file", lambda: None)
+    elif files == "full disk":
+        monkeypatch.setattr(sheet_windows, "_unnamed_file", lambda: full.append(FullDisk()) or full[-1])
     given: list[str | bytes] = []
     book = sheet_windows.window_book
 
@@ -192,8 +203,9 @@ def test_windows_read_as_whole_whether_given_to_the_reader_as_unnamed_files_or_b
 
     monkeypatch.setattr(sheet_windows, "window_book", watched)
     assert_reads_as_whole(path, windowed)
-    assert given and all(isinstance(g, str if files else bytes) for g in given)
+    assert given and all(isinstance(g, str if files == "unnamed" else bytes) for g in given)
     assert list(temporary.iterdir()) == []  # nothing named was made, so nothing is left
+    assert all(f.closed for f in full) and len(full) == (len(given) if files == "full disk" else 0)
 
 
 # --- what is read whole ---------------------------------------------------------------------------------------
