@@ -1,6 +1,7 @@
 """One measured run in a fresh process: ``python -m benchmarks.pipeline KIND ARGS…``; prints one JSON line.
 
-KIND: ``intake FILE OUTBOX`` (the plain intake of one file), ``parse FILE`` (fastexcel alone), ``floor N DIR``
+KIND: ``intake FILE OUTBOX`` (the plain intake of one file), ``intake-whole FILE OUTBOX`` (the same with every sheet
+read whole, never in windows: what the windows cost or save), ``parse FILE`` (fastexcel alone), ``floor N DIR``
 (the parallel orjson write of N request-sized files), ``count FILE`` (how many requests the intake makes, without
 writing them), ``naive FILE DIR`` (pandas + openpyxl + pandera on object columns + json.dump per file + an openpyxl
 results workbook), ``files DIR OUTBOX`` (every file of a folder).
@@ -47,6 +48,14 @@ def intake(file: str, outbox: str) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu_seconds() - used, "stages": dict(stages.seconds), "stage_cpu": dict(stages.cpu),
             "rows": summary.rows, "requests": summary.requests, "rss_mb": peak_rss_mb(),
             "peak_stage": next(s for s, mb in stages.peak_mb.items() if mb == peak)}
+
+
+def intake_whole(file: str, outbox: str) -> dict[str, Any]:
+    """The intake with every sheet read whole, as before the reading in windows (coc_intake.sheet_windows)."""
+    from coc_intake import sheet_windows
+
+    sheet_windows.WINDOW_THRESHOLD = 1 << 62
+    return intake(file, outbox)
 
 
 def count(file: str) -> dict[str, Any]:
@@ -183,7 +192,8 @@ def naive(file: str, folder: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
-    steps: dict[str, Callable[..., dict[str, Any]]] = {"intake": intake, "parse": parse, "floor": floor,
+    steps: dict[str, Callable[..., dict[str, Any]]] = {"intake": intake, "intake-whole": intake_whole,
+                                                        "parse": parse, "floor": floor,
                                                         "naive": naive, "files": files, "flow": flow,
                                                         "count": count}
     result = steps[kind](*args)

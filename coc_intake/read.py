@@ -241,6 +241,8 @@ _REF = re.compile(rb"([A-Z]{1,8})([0-9]{1,12})")
 _REST_OF_TAG = rb"(?:[^<>r]|(?<=[A-Za-z])r)*>"
 _CELL_TAG_REST = re.compile(_REST_OF_TAG)
 _DIMENSION = re.compile(rb'<dimension ref="([^"]*)"')
+#: The row of a cell written ``<c r="REF"`` (the one-by-one check sees every other cell start tag).
+_PLAIN_CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
 
 
 class _Budget:
@@ -273,8 +275,8 @@ class _Bounds:
         ok = _at_most(column_letter(columns - 1), "A") + _at_most(str(rows), "1", "0")
         return cls(columns, rows, re.compile(rb'<c(?:[/>]|\s(?!r="' + ok.encode() + rb'"' + _REST_OF_TAG + rb'))'))
 
-    def check(self, ref: bytes, where: str) -> None:
-        """Rejects the file for a reference that is malformed or beyond the bounds."""
+    def check(self, ref: bytes, where: str) -> int:
+        """The row of a reference; rejects the file for one that is malformed or beyond the bounds."""
         found = _REF.fullmatch(ref)
         if found is None or found[2].startswith(b"0"):
             shown = ref[:20].decode("ascii", "replace")
@@ -286,6 +288,7 @@ class _Bounds:
         if row > self.rows:
             raise FileRejected("file-too-large",
                                reason=f"{where} has a cell at {ref.decode()}, beyond row {self.rows:,}")
+        return row
 
 
 def _at_most(top: str, first: str, rest: str | None = None) -> str:
@@ -415,7 +418,8 @@ class _Package:
     strings_parts: set[str]
     windowable: set[str] = field(default_factory=set)
     """Large sheet parts that may be read in windows (``sheet_windows``): the fast scan read them, so every cell
-    has its reference, and no comment, CDATA or processing instruction could hide a row's end or fake one."""
+    has its reference, no cell names a row above the cell before it, and no comment, CDATA or processing
+    instruction could hide a row's end or fake one."""
 
 
 def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Package:
@@ -612,9 +616,9 @@ def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _
     enough, else by counting the references to the long strings, else exactly. True for a large sheet that may be
     read in windows."""
     name, before = info.filename, budget.used
-    hiding = _Hiding(watch=info.file_size > sheet_windows.WINDOW_THRESHOLD)
-    size = _cells_in_bounds(hiding.of(_without_entities(name, _inflated(raw, info, budget))), bounds, where)
-    windowable = size is not None and hiding.watch and not hiding.found
+    hiding, order = _Hiding(watch=info.file_size > sheet_windows.WINDOW_THRESHOLD), _RowOrder()
+    size = _cells_in_bounds(hiding.of(_without_entities(name, _inflated(raw, info, budget))), bounds, where, order)
+    windowable = size is not None and hiding.watch and not hiding.found and order.ordered
     if size is not None:
         cells = size // _SMALLEST_VALUE_CELL
         if cells * max(lengths, default=0) <= budget.limit:
@@ -643,6 +647,19 @@ class _Hiding:
                 self.found = (last == b"<" and chunk[:1] in (b"!", b"?")) or _hides(chunk, start)
                 last = chunk[-1:]
             yield chunk
+
+
+class _RowOrder:
+    """Whether no cell names a row above the cell before it, as spreadsheet programs write them. A sheet read in
+    windows needs it: a cell naming a row above its window's first cell would be left out by the window's reader."""
+
+    def __init__(self) -> None:
+        self.ordered, self.last = True, 0
+
+    def add(self, rows: np.ndarray[Any, np.dtype[np.int64]]) -> None:
+        if self.ordered and rows.size:
+            self.ordered = bool(rows[0] >= self.last) and bool(np.all(rows[1:] >= rows[:-1]))
+            self.last = int(rows[-1])
 
 
 def _hides(chunk: bytes, start: int) -> bool:
@@ -699,10 +716,11 @@ _LOOKAHEAD = 64
 _COLONS_LOOKED_AT = 4096
 
 
-def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str) -> int | None:
+def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str, order: _RowOrder | None = None
+                     ) -> int | None:
     """The fast scan: the sheet's size in bytes once each cell reference is known to be within the bounds, or None
     when the sheet is not written as spreadsheet programs write it (cells without a reference first, prefixed
-    names), for the exact scan to read."""
+    names), for the exact scan to read. ``order`` is given the rows the cells name, in order."""
     size, tail = 0, b""
     for chunk in chunks:
         size += len(chunk)
@@ -710,11 +728,11 @@ def _cells_in_bounds(chunks: Iterable[bytes], bounds: _Bounds, where: str) -> in
         end = max(0, len(buf) - _LOOKAHEAD)
         if _has_prefixed_cells(buf) or not _dimensions_in_bounds(buf, end, bounds, where):
             return None
-        if not _refs_in_bounds(buf, end, bounds, where):
+        if not _refs_in_bounds(buf, end, bounds, where, order):
             return None
         tail = buf[end:]
     return size if _dimensions_in_bounds(tail, len(tail), bounds, where) and _refs_in_bounds(
-        tail, len(tail), bounds, where) else None
+        tail, len(tail), bounds, where, order) else None
 
 
 def _has_prefixed_cells(buf: bytes) -> bool:
@@ -752,15 +770,20 @@ def _dimensions_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> 
     return True
 
 
-def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
+def _refs_in_bounds(buf: bytes, end: int, bounds: _Bounds, where: str, order: _RowOrder | None = None) -> bool:
     """Checks the cells that start before ``end`` (a cell after it may be cut at the chunk's end): all of them at
     once when they are all written the usual way and within the bounds, else one by one."""
-    return _refs_plainly_in_bounds(buf, end, bounds) or _refs_one_by_one(buf, end, bounds, where)
+    return _refs_plainly_in_bounds(buf, end, bounds, order) or _refs_one_by_one(buf, end, bounds, where, order)
 
 
-def _refs_one_by_one(buf: bytes, end: int, bounds: _Bounds, where: str) -> bool:
+def _refs_one_by_one(buf: bytes, end: int, bounds: _Bounds, where: str, order: _RowOrder | None = None) -> bool:
     """Each cell start tag before ``end`` that ``bounds.suspect`` finds checked (rejecting the file for a wrong
-    reference); False for one not written ``<c r="REF"`` or naming a second ``r``, for the exact scan."""
+    reference); False for one not written ``<c r="REF"`` or naming a second ``r``, for the exact scan. ``order``
+    is given every cell's row (a cell the suspect search passes over has a usual reference)."""
+    if order is not None:
+        rows = (int(found[1]) for found in _PLAIN_CELL_ROW.finditer(buf, 0, end + _REF_WIDTH + 6)
+                if found.start() < end)
+        order.add(np.fromiter(rows, dtype=np.int64))
     found = bounds.suspect.search(buf)
     while found is not None and found.start() < end:
         start = found.start()
@@ -785,12 +808,12 @@ _FOLLOWS_CELL[list(b" \t\n\r\f\v/>")] = True
 _CELL_START = b' r="'
 
 
-def _refs_plainly_in_bounds(buf: bytes, end: int, bounds: _Bounds) -> bool:
+def _refs_plainly_in_bounds(buf: bytes, end: int, bounds: _Bounds, order: _RowOrder | None = None) -> bool:
     """Whether every cell start tag before ``end`` (``<c`` and a space, tab, newline, ``/`` or ``>``, as
     ``bounds.suspect`` finds them) is ``<c r="REF"`` with REF within the bounds and no other ``r`` in the rest of
     the tag, checked for all cells at once with numpy: the regex search costs ~100 ns a cell in a 100k-row sheet,
     this a twentieth of that. True only when the suspect search would find nothing before ``end``; False sends
-    the buffer to that search, which says which cell is wrong."""
+    the buffer to that search, which says which cell is wrong. ``order`` is given the cells' rows when True."""
     width = len(_CELL_START) + _REF_WIDTH + _TAG_REST_WIDTH
     if end + 2 + width > len(buf):
         return False
@@ -806,13 +829,19 @@ def _refs_plainly_in_bounds(buf: bytes, end: int, bounds: _Bounds) -> bool:
     places = windows[starts + 2].T.copy()
     if any(np.any(places[at] != byte) for at, byte in enumerate(_CELL_START)):
         return False
-    return (_references_within(places[len(_CELL_START):], bounds)
-            and _tags_end_plainly(places[len(_CELL_START):]))
+    rows = _references_within(places[len(_CELL_START):], bounds)
+    if rows is None or not _tags_end_plainly(places[len(_CELL_START):]):
+        return False
+    if order is not None:
+        order.add(rows)
+    return True
 
 
-def _references_within(places: np.ndarray[Any, np.dtype[np.uint8]], bounds: _Bounds) -> bool:
-    """Whether each column of ``places`` starts with letters, then digits (the first not 0), then a quote, and
-    the column and row they name are within the bounds (four letters or eight digits are beyond them)."""
+def _references_within(places: np.ndarray[Any, np.dtype[np.uint8]], bounds: _Bounds
+                       ) -> np.ndarray[Any, np.dtype[np.int64]] | None:
+    """The rows of the references when each column of ``places`` starts with letters, then digits (the first not
+    0), then a quote, and the column and row they name are within the bounds (four letters or eight digits are
+    beyond them); else None."""
     count = places.shape[1]
     column, row = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     in_ref, in_digits = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
@@ -823,7 +852,7 @@ def _references_within(places: np.ndarray[Any, np.dtype[np.uint8]], bounds: _Bou
         digit_here = in_ref & digit & ((in_digits | (byte != ord("0"))) if place else in_digits)
         closes = in_ref & in_digits & (byte == ord('"'))
         if np.any(in_ref & ~(letter_here | digit_here | closes)):
-            return False
+            return None
         value = byte.astype(np.int64)
         if letter_here.any():
             column = np.where(letter_here, column * 26 + value - 64, column)
@@ -832,8 +861,8 @@ def _references_within(places: np.ndarray[Any, np.dtype[np.uint8]], bounds: _Bou
         in_digits |= digit_here
         in_ref &= ~closes
         if not in_ref.any():
-            return bool(column.max() <= bounds.columns and row.max() <= bounds.rows)
-    return False  # a reference without its quote within the width
+            return row if column.max() <= bounds.columns and row.max() <= bounds.rows else None
+    return None  # a reference without its quote within the width
 
 
 def _tags_end_plainly(places: np.ndarray[Any, np.dtype[np.uint8]]) -> bool:
@@ -1014,11 +1043,10 @@ def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) ->
     first: int | None = None
     with archive.open(part) as stream:
         for window in sheet_windows.windows(sheet_windows.chunks_of(stream), sheet_windows.WINDOW_BYTES):
-            _no_cell_above(window)
-            data, row = sheet_windows.window_book(base, part, window), window.first_row
-            del window  # its rows are in ``data`` now
-            piece, top = _window_piece(data, name, row, find_top=first is None)
-            del data  # and the reader's copy of them gone with the reader
+            row = window.first_row
+            with sheet_windows.window_book(base, part, window) as book:
+                del window  # its rows are in ``book`` now
+                piece, top = _window_piece(book, name, row, find_top=first is None)
             if piece is not None:
                 pieces.append(piece)
                 first = top if first is None else first
@@ -1030,16 +1058,7 @@ def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) ->
     return sheet_windows.frame(assembled, _STR)
 
 
-def _no_cell_above(window: sheet_windows.Window) -> None:
-    """Raises Irregular for a cell that names a row above the window's first cell's: read from that row, the
-    window would leave it out."""
-    if window.first_row > 1:
-        above = _at_most(str(window.first_row - 1), "1", "0").encode()
-        if re.search(rb'<c\sr="[A-Z]{1,3}' + above + rb'"', window.rows):
-            raise sheet_windows.Irregular(f"a cell names a row above row {window.first_row}")
-
-
-def _window_piece(data: bytes, name: str, row: int, find_top: bool) -> tuple[sheet_windows.Piece | None, int]:
+def _window_piece(book: str | bytes, name: str, row: int, find_top: bool) -> tuple[sheet_windows.Piece | None, int]:
     """The window's cells from sheet row ``row`` (its first cell's), and the row of its first cell with a value
     when ``find_top`` (else ``row``).
 
@@ -1048,7 +1067,7 @@ def _window_piece(data: bytes, name: str, row: int, find_top: bool) -> tuple[she
     fixes where the reader starts), or from row 1 with no header.
     """
     try:
-        reader = fastexcel.read_excel(data)
+        reader = fastexcel.read_excel(book)
         sheet = reader.load_sheet(name, header_row=None if row == 1 else row - 2, skip_rows=0, dtypes="string")
         columns = sheet.available_columns()
         batch = sheet.to_arrow() if columns else None

@@ -113,12 +113,20 @@ def commit(inbox_uri: str, outbox_uri: str, summary: FileSummary, as_of: dt.date
 
 
 def _publish(outbox_uri: str, summary: FileSummary) -> None:
+    """The batch's table as an artifact. The batch is committed by now, and the table is a view of it (the outbox
+    is its record): a table that cannot be made is a warning, never the file's failure or a retry of it."""
     if summary.result not in BATCH_RESULTS:
         return
-    manifest = _outbox(outbox_uri).manifest(summary.batch_id)
-    # masked again: a batch committed before manifests were masked may be published by a rerun
-    create_table_artifact(key=f"batch-{summary.batch_id}", table=night.batch_table(manifest),
-                          description=f"Intake of {redact.redact(manifest['source_name'])} as of {manifest['as_of']}")
+    try:
+        manifest = _outbox(outbox_uri).manifest(summary.batch_id)
+        # masked again: a batch committed before manifests were masked may be published by a rerun
+        create_table_artifact(key=f"batch-{summary.batch_id}", table=night.batch_table(manifest),
+                              description=f"Intake of {redact.redact(manifest['source_name'])} as of "
+                                          f"{manifest['as_of']}")
+    except Exception as exc:
+        get_run_logger().warning("%s: processed, but its table could not be published to Prefect (%s: %s); the "
+                                 "batch is in the outbox", redact.redact(summary.name), type(exc).__name__,
+                                 redact.redact(str(exc)))
 
 
 def _published(outbox_uri: str, summary: FileSummary) -> FileSummary:

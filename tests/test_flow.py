@@ -392,6 +392,34 @@ def test_files_are_processed_one_at_a_time_in_order_of_name(
     assert all(earlier[2] <= later[1] for earlier, later in pairwise(spans))
 
 
+def test_a_table_that_cannot_be_published_is_a_warning_and_the_committed_file_counts_as_processed(
+        prefect_harness: None, no_smtp: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's table artifact is made after its commit: failing it must not report a committed file failed
+    (nor retry it into "already processed")."""
+    from coc_intake.flows import intake
+
+    names = EXAMPLE_NAMES[:2]
+    inbox, outbox = fresh_stores(tmp_path, names)
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"the API is not answering (for {LEAKY_SSN})")
+
+    monkeypatch.setattr(intake, "create_table_artifact", unavailable)
+    collect = Collect()
+    logging.getLogger().addHandler(collect)
+    try:
+        result = run_flow(inbox, outbox)
+    finally:
+        logging.getLogger().removeHandler(collect)
+    assert result.failures == []
+    assert [(f.name, f.result) for f in result.files] == [(n, "processed") for n in names]
+    assert all((outbox / "batches" / f.batch_id / "manifest.json").is_file() for f in result.files)
+    assert list(inbox.iterdir()) == []
+    warned = [line for line in collect.lines if "could not be published" in line]
+    assert len(warned) == len(names) and all("RuntimeError" in w for w in warned)
+    assert full_ssns_in("\n".join(warned)) == []
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # coc run
 

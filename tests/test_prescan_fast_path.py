@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from coc_intake.read import (
     _refs_in_bounds,
     _refs_one_by_one,
     _refs_plainly_in_bounds,
+    _RowOrder,
     column_letter,
 )
 from tests.builders import row, write_xlsx
@@ -319,6 +321,32 @@ def test_a_sheet_cut_into_chunks_anywhere_gets_the_verdict_the_exact_checks_give
     assert fast == exact or (fast[0] == "exact scan" and any(starts_inside_a_tag(
         (b"" if i == 0 else sheet[max(0, cuts[i - 1] - read._LOOKAHEAD):cuts[i - 1]]) + chunk)
         for i, chunk in enumerate(chunks)))
+
+
+@settings(SETTINGS, max_examples=300)
+@given(st.data())
+def test_the_row_order_the_scan_records_is_the_cells_order_however_the_sheet_is_cut(data: st.DataObject) -> None:
+    """Windows need every cell to name a row no higher than the cell before it's (read.py, ``_RowOrder``): the
+    record must be the cells' own order whichever check (all at once, or one by one) read each chunk."""
+    within = _Bounds.of(Limits(max_columns=EXCEL_COLUMNS))
+    numbers = data.draw(st.lists(st.integers(1, 60), min_size=1, max_size=40))
+    # Every tag plain, or some too long for the vectorised check (the one-by-one check reads those chunks).
+    long_tag = data.draw(st.booleans())
+    cells = "".join(f'<c r="{column_letter(n % 30)}{n}" t="s"'
+                    + (' cm="1234567890123456789012"' if long_tag and n % 3 == 0 else "") + "><v>3</v></c>"
+                    + " " * data.draw(st.integers(0, 90))
+                    for n in numbers)
+    # No namespace: a cut near its URL's colon sends the sheet to the exact scan (which records no order).
+    sheet = f'<?xml version="1.0"?>\n<worksheet><sheetData><row r="1">{cells}</row></sheetData></worksheet>'.encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(sheet)), max_size=6)))
+    chunks = [sheet[a:b] for a, b in zip([0, *cuts], [*cuts, len(sheet)], strict=True)]
+    ordered = all(a <= b for a, b in itertools.pairwise(numbers))
+    for checks in (contextlib.nullcontext(), exact_checks_only()):
+        order = _RowOrder()
+        with checks:
+            assert _cells_in_bounds(iter(chunks), within, WHERE, order) == len(sheet)
+        event(f"ordered: {ordered}")
+        assert order.ordered == ordered
 
 
 # --- end to end: real workbooks with a far or prefixed cell injected ---------------------------------------------

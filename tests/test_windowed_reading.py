@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import io
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -171,6 +173,41 @@ def test_each_window_size_from_one_row_to_the_whole_sheet_reads_as_whole(tmp_pat
     assert_reads_as_whole(path, windowed, sizes=tuple(range(1, 3_000, 97)) + (10**7,))
 
 
+class FullDisk(io.BytesIO):
+    """A temporary file whose writes fail as on a full disk."""
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("files", ["unnamed", "none", "full disk"])
+def test_windows_read_as_whole_whether_given_to_the_reader_as_unnamed_files_or_bytes(
+        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch, files: str) -> None:
+    path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=False)
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    full: list[FullDisk] = []
+    if files == "none":
+        monkeypatch.setattr(sheet_windows, "_unnamed_file", lambda: None)
+    elif files == "full disk":
+        monkeypatch.setattr(sheet_windows, "_unnamed_file", lambda: full.append(FullDisk()) or full[-1])
+    given: list[str | bytes] = []
+    book = sheet_windows.window_book
+
+    @contextlib.contextmanager
+    def watched(*args: Any) -> Iterator[str | bytes]:
+        with book(*args) as made:
+            given.append(made)
+            yield made
+
+    monkeypatch.setattr(sheet_windows, "window_book", watched)
+    assert_reads_as_whole(path, windowed)
+    assert given and all(isinstance(g, str if files == "unnamed" else bytes) for g in given)
+    assert list(temporary.iterdir()) == []  # nothing named was made, so nothing is left
+    assert all(f.closed for f in full) and len(full) == (len(given) if files == "full disk" else 0)
+
+
 # --- what is read whole ---------------------------------------------------------------------------------------
 
 
@@ -239,6 +276,39 @@ def test_a_sheet_its_windows_could_read_otherwise_is_read_whole(tmp_path: Path, 
     expected = whole(path)
     got = windowed.read(path, 1)
     assert windowed.sheets == 0, case
+    assert_same_grids(expected, got)
+
+
+def many_rows(first: int, count: int) -> str:
+    """Rows of three cells: over 4 MiB of XML for 40,000 rows, so the prescan reads the sheet in several chunks."""
+    return rows(*((n, [cell(f"A{n}", f"a{n}"), cell(f"B{n}"), cell(f"C{n}", "c" * 40)])
+                  for n in range(first, first + count)))
+
+
+@pytest.mark.parametrize(("case", "stray"), [
+    ("written plainly", '<c r="D7" t="inlineStr"><is><t>back</t></is></c>'),
+    # A tag too long for the vectorised check: the one-by-one check must see its row too.
+    ("with a long start tag", '<c r="D7" s="1" t="inlineStr" cm="1234567890123456"><is><t>back</t></is></c>'),
+])
+def test_a_cell_naming_an_earlier_row_chunks_later_keeps_the_sheet_from_windows(tmp_path: Path,
+                                                                               windowed: Windowed, case: str,
+                                                                               stray: str) -> None:
+    later = 40_010
+    stray_row = f'<row r="{later}">{stray}</row>'
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 40_000) + stray_row + many_rows(later + 1, 5))
+    expected = whole(path)
+    got = windowed.read(path, 1_000_000)
+    assert windowed.sheets == 0, case
+    assert_same_grids(expected, got)
+
+
+def test_a_long_sheet_in_row_order_over_many_chunks_is_read_in_windows(tmp_path: Path, windowed: Windowed) -> None:
+    long_tag = '<c r="D40001" s="1" t="inlineStr" cm="1234567890123456"><is><t>d</t></is></c>'
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 40_000) + f'<row r="40001">{long_tag}</row>'
+                    + many_rows(40_002, 5))
+    expected = whole(path)
+    got = windowed.read(path, 1_000_000)
+    assert windowed.sheets == 1 and windowed.windows > 3
     assert_same_grids(expected, got)
 
 
