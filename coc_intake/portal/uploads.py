@@ -166,7 +166,16 @@ class Uploads:
         self.sweep()
 
     def close(self) -> None:
+        """Stop the checking processes now. Left to end on their own, they outlive the portal: uvicorn ends its
+        process by raising the stop signal again once it has shut down, which runs no exit handlers. A check under
+        way is dropped, as the uploads held in memory end with the process anyway."""
+        # ProcessPoolExecutor has no public way to end its workers before Python 3.14 (terminate_workers).
+        workers = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(5)
 
     def sweep(self) -> None:
         """Forget the uploads older than KEEP_SECONDS and delete their folders, and the folders as old that an
