@@ -275,8 +275,8 @@ class _Bounds:
         ok = _at_most(column_letter(columns - 1), "A") + _at_most(str(rows), "1", "0")
         return cls(columns, rows, re.compile(rb'<c(?:[/>]|\s(?!r="' + ok.encode() + rb'"' + _REST_OF_TAG + rb'))'))
 
-    def check(self, ref: bytes, where: str) -> int:
-        """The row of a reference; rejects the file for one that is malformed or beyond the bounds."""
+    def check(self, ref: bytes, where: str) -> None:
+        """Rejects the file for a reference that is malformed or beyond the bounds."""
         found = _REF.fullmatch(ref)
         if found is None or found[2].startswith(b"0"):
             shown = ref[:20].decode("ascii", "replace")
@@ -288,7 +288,6 @@ class _Bounds:
         if row > self.rows:
             raise FileRejected("file-too-large",
                                reason=f"{where} has a cell at {ref.decode()}, beyond row {self.rows:,}")
-        return row
 
 
 def _at_most(top: str, first: str, rest: str | None = None) -> str:
@@ -781,7 +780,8 @@ def _refs_one_by_one(buf: bytes, end: int, bounds: _Bounds, where: str, order: _
     reference); False for one not written ``<c r="REF"`` or naming a second ``r``, for the exact scan. ``order``
     is given every cell's row (a cell the suspect search passes over has a usual reference)."""
     if order is not None:
-        rows = (int(found[1]) for found in _PLAIN_CELL_ROW.finditer(buf, 0, end + _REF_WIDTH + 6)
+        # A cell starting before ``end`` may end after it: `<c`, then the widest `` r="REF"``.
+        rows = (int(found[1]) for found in _PLAIN_CELL_ROW.finditer(buf, 0, end + 2 + len(_CELL_START) + _REF_WIDTH)
                 if found.start() < end)
         order.add(np.fromiter(rows, dtype=np.int64))
     found = bounds.suspect.search(buf)
