@@ -145,22 +145,21 @@ def window_book(base: bytes, part: str, window: Window) -> Iterator[str | bytes]
     file without a name is gone with its descriptor, even if the process is killed: no copy of the rows stays
     behind. Where there is none, or it cannot be written (a full disk), the workbook's bytes are given.
     """
-    with contextlib.ExitStack() as stack:
-        file = _unnamed_file()
-        if file is not None:
-            stack.enter_context(file)
+    file = _unnamed_file()
+    if file is not None:
+        with file:
             try:
                 file.write(base)
                 _add_part(file, part, window)
                 file.flush()
             except OSError:  # a full or failing temporary directory: the window fits in memory, as it always did
-                stack.close()
+                pass
             else:
                 yield f"/proc/self/fd/{file.fileno()}"
                 return
-        out = io.BytesIO(base)
-        _add_part(out, part, window)
-        yield out.getvalue()
+    out = io.BytesIO(base)
+    _add_part(out, part, window)
+    yield out.getvalue()
 
 
 def _add_part(out: IO[bytes], part: str, window: Window) -> None:
