@@ -235,6 +235,8 @@ _PREFIXED = re.compile(rb"</?[A-Za-z_\x80-\xff][\w.\x80-\xff-]*:")
 #: What the fast scans cannot read exactly: comments, CDATA and processing instructions can hide tags.
 _HIDING = re.compile(rb"<[!?]")
 _PREFIXED_CELL = re.compile(rb"<[A-Za-z_\x80-\xff][\w.\x80-\xff-]*:(?:c|v|row|dimension)[\s/>]")
+#: What ends an element's name: after one of these a colon is not in the name of the tag it is in.
+_AFTER_A_NAME = re.compile(rb"[\s\"'=/]")
 _REF = re.compile(rb"([A-Z]{1,8})([0-9]{1,12})")
 #: The rest of a cell's start tag after its reference, without a second ``r`` attribute (the reader takes the
 #: last one): each ``r`` in it is inside a word, as in ``t="inlineStr"``. Stops at a ``<``, so it is linear.
@@ -742,8 +744,10 @@ def _has_prefixed_cells(buf: bytes) -> bool:
     at = buf.find(b":")
     if at < 0:
         return False
-    if buf.rfind(b"<", 0, at) < 0 and buf.rfind(b">", 0, at) < 0:
-        # A name longer than the chunks' overlap, cut at this chunk's start: neither chunk shows it whole.
+    if buf.rfind(b"<", 0, at) < 0 and buf.rfind(b">", 0, at) < 0 and _AFTER_A_NAME.search(buf, 0, at) is None:
+        # A name longer than the chunks' overlap, cut at this chunk's start: neither chunk shows it whole. Not when
+        # something a name cannot hold comes first: the chunk then starts after the name, inside the tag, as at a
+        # colon in an attribute's value (spreadsheet programs write spans="1:28" in every row's tag).
         return True
     if buf.count(b":") > _COLONS_LOOKED_AT:
         return bool(_PREFIXED_CELL.search(buf))
