@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from functools import cache
 
 import pandas as pd
@@ -12,6 +13,11 @@ import pandera.pandas as pa
 from coc_intake.findings import Findings
 from coc_intake.normalize import normalize
 from coc_intake.schemas.rules import Rule, agreements_schema, prepare, rules_for, schema_for
+
+# pandera's first validation imports hypothesis where it is installed (the development tools, in the README's
+# environment), and hypothesis then loads every installed plugin: trio's imports pytest. That was ~0.25 s of each
+# process's first file, under the GIL, for tools an intake never uses; a value already set wins.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 
 def _failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[tuple[str, list[int]]]:
