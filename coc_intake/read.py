@@ -26,7 +26,6 @@ from typing import Any, BinaryIO
 import fastexcel
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from defusedxml import ElementTree as SafeET
 from defusedxml import expatreader as defused_expat
 from defusedxml.common import DefusedXmlException
@@ -34,6 +33,7 @@ from defusedxml.common import DefusedXmlException
 from coc_intake import sheet_windows
 from coc_intake.errors import FileRejected
 from coc_intake.limits import DEFAULT_LIMITS, Limits, human
+from coc_intake.window_reading import WindowReading, is_reader_failure
 
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -421,6 +421,8 @@ class _Package:
     """Large sheet parts that may be read in windows (``sheet_windows``): the fast scan read them, so every cell
     has its reference, no cell names a row above the cell before it, and no comment, CDATA or processing
     instruction could hide a row's end or fake one."""
+    reading: dict[str, WindowReading] = field(default_factory=dict)
+    """A windowable sheet part whose windows were read while the prescan cleared them (the largest one)."""
 
 
 def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Package:
@@ -435,13 +437,21 @@ def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Packag
     for name in sorted(package.strings_parts):
         found = _shared_strings(raw, infos[name], budget)
         lengths = found if len(found) > len(lengths) else lengths  # two tables: the reader may use either
-    for name, info in infos.items():
+    # The sheets last, the one read while it is scanned at the very end: its windows' workbooks hold every other
+    # part, which the reader must not see before it is checked.
+    ahead = _read_while_scanned(package, infos, lengths, budget)
+    for name, info in sorted(infos.items(), key=lambda item: (item[0] in package.sheet_parts, item[0] == ahead)):
         if name in control or name in package.strings_parts:
             continue
         if name in package.sheet_parts:
-            where = next((f"sheet '{s}'" for s, p in package.sheets.items() if p == name), f"part {name}")
-            if _scan_sheet(raw, info, budget, bounds, lengths, where):
+            sheet = next((s for s, p in package.sheets.items() if p == name), None)
+            where = f"sheet '{sheet}'" if sheet is not None else f"part {name}"
+            reading = WindowReading(archive, name, sheet, _strings_bytes(package, infos)) \
+                if name == ahead and sheet is not None else None
+            if _scan_sheet(raw, info, budget, bounds, lengths, where, reading):
                 package.windowable.add(name)
+                if reading is not None:
+                    package.reading[name] = reading
         elif name.casefold().endswith(".rels"):
             _refuse_macro_relationships(name, _without_entities(name, _inflated(raw, info, budget)))
         elif name.casefold().endswith(".xml"):
@@ -611,14 +621,48 @@ class _StringLengths(xml.sax.handler.ContentHandler):
 # Sheets: every cell reference within the bounds, and the text the sheet's shared strings expand to.
 
 
+def _read_while_scanned(package: _Package, infos: dict[str, zipfile.ZipInfo], lengths: array[int],
+                        budget: _Budget) -> str | None:
+    """The largest sheet part that may be read in windows, whose windows are read as the scan clears them; none when
+    even every cell naming the longest shared string could exceed the bound (the scan must then count first)."""
+    large = [n for n in package.sheet_parts if infos[n].file_size > sheet_windows.WINDOW_THRESHOLD]
+    if not large:
+        return None
+    part = max(large, key=lambda n: (infos[n].file_size, n))
+    cells = infos[part].file_size // _SMALLEST_VALUE_CELL
+    return part if cells * max(lengths, default=0) <= budget.limit else None
+
+
+def _strings_bytes(package: _Package, infos: dict[str, zipfile.ZipInfo]) -> int:
+    """The shared strings' size, which each window's reader parses again."""
+    return max((infos[n].file_size for n in package.strings_parts), default=0)
+
+
 def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
-                where: str) -> bool:
+                where: str, reading: WindowReading | None = None) -> bool:
     """Cell references, then what the sheet's shared strings expand to: bounded by the longest string if that is
     enough, else by counting the references to the long strings, else exactly. True for a large sheet that may be
-    read in windows."""
+    read in windows; ``reading`` is then handed each chunk once the scan has cleared it, and ends read or given
+    up."""
+    try:
+        windowable = _scanned_sheet(raw, info, budget, bounds, lengths, where, reading)
+    except BaseException:
+        if reading is not None:
+            reading.give_up()
+        raise
+    if reading is not None:
+        reading.finish(windowable)
+    return windowable
+
+
+def _scanned_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
+                   where: str, reading: WindowReading | None) -> bool:
     name, before = info.filename, budget.used
     hiding, order = _Hiding(watch=info.file_size > sheet_windows.WINDOW_THRESHOLD), _RowOrder()
-    size = _cells_in_bounds(hiding.of(_without_entities(name, _inflated(raw, info, budget))), bounds, where, order)
+    chunks = hiding.of(_without_entities(name, _inflated(raw, info, budget)))
+    if reading is not None:
+        chunks = reading.cleared(chunks, lambda: hiding.watch and not hiding.found and order.ordered)
+    size = _cells_in_bounds(chunks, bounds, where, order)
     windowable = size is not None and hiding.watch and not hiding.found and order.ordered
     if size is not None:
         cells = size // _SMALLEST_VALUE_CELL
@@ -953,12 +997,6 @@ def _parse(archive: zipfile.ZipFile, name: str) -> Any:
     return _parse_bytes(name, archive.read(name))
 
 
-def _is_reader_failure(exc: BaseException) -> bool:
-    """An error of the reader's: a Python exception, or a panic of its Rust code (pyo3's PanicException derives
-    from BaseException, so ``except Exception`` lets it end the process with a traceback)."""
-    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
-
-
 def _first_row(archive: zipfile.ZipFile, part: str) -> int:
     """The row number of the first cell with a value: the fast reader drops the empty rows above it."""
     if part not in archive.namelist():
@@ -991,10 +1029,11 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
     archive, package = _check_zip(workbook, size, limits)
     parts = package.sheets
     edition = _edition(archive)
+    strings_bytes = _strings_bytes(package, {i.filename: i for i in archive.infolist()})
     try:
         reader = fastexcel.read_excel(str(workbook) if isinstance(workbook, Path) else workbook)
     except BaseException as exc:  # fastexcel raises its own error classes for damaged workbooks
-        if not _is_reader_failure(exc):
+        if not is_reader_failure(exc):
             raise
         raise FileRejected("unreadable-file", reason=f"the workbook is damaged ({type(exc).__name__})") from exc
 
@@ -1003,7 +1042,7 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
             part = parts.get(name, "")
             if n_rows is None and part in package.windowable:
                 try:
-                    cells = _windowed(archive, part, name, limits)
+                    cells = _windowed(archive, part, name, limits, strings_bytes, package.reading.pop(part, None))
                 except sheet_windows.Irregular:
                     pass  # read whole, as any other sheet (and rejected as the whole sheet's reading rejects it)
                 else:
@@ -1019,7 +1058,7 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
             except FileRejected:
                 raise
             except BaseException as exc:
-                if not _is_reader_failure(exc):
+                if not is_reader_failure(exc):
                     raise
                 raise FileRejected("unreadable-file", reason=f"sheet '{name}' is damaged ({exc})") from exc
             cells = pd.DataFrame(
@@ -1038,55 +1077,30 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
 # --- xlsx: a large sheet in windows (sheet_windows) -------------------------------------------------------------
 
 
-def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits) -> pd.DataFrame:
-    """The sheet's cells as the whole sheet's reading returns them, read a window of rows at a time; raises
-    ``sheet_windows.Irregular`` when the windows could read otherwise (or the reader fails: the whole sheet's
-    reading then says why)."""
-    base = sheet_windows.base_book(archive, part)
-    pieces: list[sheet_windows.Piece] = []
-    first: int | None = None
-    with archive.open(part) as stream:
-        for window in sheet_windows.windows(sheet_windows.chunks_of(stream), sheet_windows.WINDOW_BYTES):
-            row = window.first_row
-            with sheet_windows.window_book(base, part, window) as book:
-                del window  # its rows are in ``book`` now
-                piece, top = _window_piece(book, name, row, find_top=first is None)
-            if piece is not None:
-                pieces.append(piece)
-                first = top if first is None else first
-    assembled = sheet_windows.assemble(pieces, first or 1)
+def _windowed(archive: zipfile.ZipFile, part: str, name: str, limits: Limits, strings_bytes: int,
+              reading: WindowReading | None) -> pd.DataFrame:
+    """The sheet's cells as the whole sheet's reading returns them, read a window of rows at a time (``reading``,
+    when the prescan read them); raises ``sheet_windows.Irregular`` when the windows could read otherwise (or the
+    reader fails: the whole sheet's reading then says why)."""
+    if reading is None:
+        reading = WindowReading(archive, part, name, strings_bytes)
+        try:
+            with archive.open(part) as stream:
+                for chunk in sheet_windows.chunks_of(stream):
+                    reading.feed(chunk)
+        except BaseException:
+            reading.give_up()
+            raise
+        reading.finish(True)
+    done = reading.result()
+    pieces = [piece for piece, _ in done if piece is not None]
+    first = next((top for piece, top in done if piece is not None), 1)
+    assembled = sheet_windows.assemble(pieces, first)
     if assembled.height > limits.max_rows:
         raise FileRejected("file-too-large", reason=f"more than {limits.max_rows:,} rows")
     if len(assembled.columns) > limits.max_columns:
         raise FileRejected("file-too-large", reason=f"{len(assembled.columns)} columns, over {limits.max_columns}")
     return sheet_windows.frame(assembled, _STR)
-
-
-def _window_piece(book: str | bytes, name: str, row: int, find_top: bool) -> tuple[sheet_windows.Piece | None, int]:
-    """The window's cells from sheet row ``row`` (its first cell's), and the row of its first cell with a value
-    when ``find_top`` (else ``row``).
-
-    The reader starts a sheet at its first cell with a value, which a window cannot tell: so it is read from the
-    row above its first cell, taken for a header row (none of the window's cells is in it, and its Empty cell
-    fixes where the reader starts), or from row 1 with no header.
-    """
-    try:
-        reader = fastexcel.read_excel(book)
-        sheet = reader.load_sheet(name, header_row=None if row == 1 else row - 2, skip_rows=0, dtypes="string")
-        columns = sheet.available_columns()
-        batch = sheet.to_arrow() if columns else None
-        if batch is None or not batch.num_rows:
-            return None, row
-        top = row
-        if find_top and all(batch.column(i).is_null()[0].as_py() for i in range(batch.num_columns)):
-            # Row ``row`` shows no value, but a cell the reader keeps may show none (an error): ask the reader.
-            top = row + batch.num_rows - reader.load_sheet(name, header_row=None, dtypes="string").height
-    except BaseException as exc:
-        if not _is_reader_failure(exc):
-            raise
-        raise sheet_windows.Irregular(f"the reader failed on a window ({type(exc).__name__})") from exc
-    values: dict[int, pa.Array] = {info.absolute_index: batch.column(i) for i, info in enumerate(columns)}
-    return sheet_windows.Piece(start=row, height=batch.num_rows, columns=values), top
 
 
 def iter_rows(grid: Grid, limit: int | None = None) -> list[tuple[int, list[tuple[int, str | None]]]]:

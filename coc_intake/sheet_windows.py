@@ -22,12 +22,18 @@ from typing import IO, Any
 import pandas as pd
 import pyarrow as pa
 
-#: A sheet part whose XML is larger than this is read in windows (its whole reading would peak at ~0.6 GB).
-WINDOW_THRESHOLD = 384 * 1024 * 1024
-#: About how many bytes of rows' XML one window holds (one row more than this if a row ends past it): ~190,000 rows
-#: of the 28-column census, whose reading peaks at ~0.5 GB. Few windows, because each window's reader parses the
-#: workbook's shared strings again (a spreadsheet program's million-row workbook holds a large table of them).
-WINDOW_BYTES = 256 * 1024 * 1024
+#: A sheet part whose XML is larger than this is read in windows: two windows at a time on two cores take half the
+#: time of the whole sheet's reading (the reader lets go of the GIL while it parses), from ~25,000 rows of the
+#: 28-column census on.
+WINDOW_THRESHOLD = 32 * 1024 * 1024
+#: The largest window read beside another: ~95,000 rows of the census, whose reading peaks at ~0.25 GB, so two at
+#: once hold what one window of twice the size did.
+WINDOW_BYTES = 128 * 1024 * 1024
+#: The smallest window worth a reader of its own (each starts a workbook: its parts, its shared strings).
+SMALLEST_WINDOW_BYTES = 16 * 1024 * 1024
+#: Shared strings over this are parsed again by each window's reader and held by it: the windows are then read one
+#: at a time, twice as large, as few as the memory allows.
+SHARED_STRINGS_FOR_TWO = 32 * 1024 * 1024
 #: Parts up to this size are stored in each window's workbook as they are; larger ones are deflated (once).
 _STORED_PART_BYTES = 1024 * 1024
 #: Bytes of XML before <sheetData> (the sheet's properties, views, column widths) a window repeats.
@@ -62,54 +68,114 @@ class Window:
         return len(self.head) + len(self.rows) + len(self.tail)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How a sheet part is cut and read: windows of about ``window_bytes``, ``at_once`` of them read together."""
+
+    window_bytes: int
+    at_once: int
+
+
+def plan(part_bytes: int, shared_strings_bytes: int) -> Plan:
+    """About eight windows, two read at once, each between ``SMALLEST_WINDOW_BYTES`` and ``WINDOW_BYTES``; with a
+    large table of shared strings, which every window's reader parses and holds again, windows of twice
+    ``WINDOW_BYTES`` one at a time."""
+    if shared_strings_bytes > SHARED_STRINGS_FOR_TWO:
+        return Plan(2 * WINDOW_BYTES, 1)
+    at_once = min(2, os.cpu_count() or 1)
+    return Plan(min(WINDOW_BYTES, max(SMALLEST_WINDOW_BYTES, part_bytes // 8)), at_once)
+
+
 def chunks_of(stream: IO[bytes]) -> Iterator[bytes]:
     """The part's bytes, inflated a step at a time."""
     while chunk := stream.read(_STEP):
         yield chunk
 
 
-def windows(chunks: Iterable[bytes], size: int = 0) -> Iterator[Window]:
-    """The sheet's rows in windows of about ``size`` bytes (``WINDOW_BYTES`` when 0), each cut after a </row>;
-    windows without a cell are left out. Only for a sheet without comments, CDATA or processing instructions,
-    which could hide a tag or show one that is not (the prescan knows)."""
-    size = size or WINDOW_BYTES
-    feed = iter(chunks)
-    body = bytearray()
-    for chunk in feed:
-        body += chunk
-        if _SHEET_DATA in body or _NO_SHEET_DATA in body or len(body) > _PREFIX_BYTES:
-            break
-    start = body.find(_SHEET_DATA)
-    if start < 0 and _NO_SHEET_DATA in body:
-        return  # not a row
-    root = _ROOT.search(body, body.find(b"?>") + 2 if body.startswith(b"<?") else 0)
-    if start < 0 or root is None or root.start() > start:
-        raise Irregular("no <sheetData> start tag where the reader looks for it")
-    start += len(_SHEET_DATA)
-    head, tail = bytes(body[:start]), _SHEET_DATA_END + b"</" + root[1] + b">"
-    del body[:start]
-    searched = 0
-    while True:
-        end = body.find(_SHEET_DATA_END, searched)
+def windows(chunks: Iterable[bytes], size: int) -> Iterator[Window]:
+    """The sheet's rows in windows of about ``size`` bytes, each cut after a </row>; windows without a cell are left
+    out. Only for a sheet without comments, CDATA or processing instructions, which could hide a tag or show one
+    that is not (the prescan knows)."""
+    cutter = Cutter(size)
+    for chunk in chunks:
+        yield from cutter.feed(chunk)
+        if cutter.closed:
+            return
+    yield from cutter.end()
+
+
+class Cutter:
+    """``windows`` a chunk at a time, for a caller that is handed the chunks (the prescan, as it clears them):
+    each window it yields is valid until the next chunk is fed."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._body = bytearray()
+        self._head: bytes | None = None
+        self._tail = b""
+        self._searched = 0
+        self.closed = False
+        """The sheet data has ended: what comes after is not read."""
+
+    def feed(self, chunk: bytes) -> Iterator[Window]:
+        if self.closed:
+            return
+        self._body += chunk
+        if self._head is None:
+            body = self._body
+            if not (_SHEET_DATA in body or _NO_SHEET_DATA in body or len(body) > _PREFIX_BYTES):
+                return
+            self._start()
+            if self.closed:
+                return
+        yield from self._cut()
+
+    def end(self) -> Iterator[Window]:
+        """The chunks are all fed: the last window."""
+        if self.closed:
+            return
+        if self._head is None:
+            self._start()
+            if self.closed:
+                return
+        yield from self._cut()
+        if not self.closed:
+            raise Irregular("the sheet data is not closed")
+
+    def _start(self) -> None:
+        body = self._body
+        start = body.find(_SHEET_DATA)
+        if start < 0 and _NO_SHEET_DATA in body:
+            self.closed = True  # not a row
+            return
+        root = _ROOT.search(body, body.find(b"?>") + 2 if body.startswith(b"<?") else 0)
+        if start < 0 or root is None or root.start() > start:
+            raise Irregular("no <sheetData> start tag where the reader looks for it")
+        start += len(_SHEET_DATA)
+        self._head, self._tail = bytes(body[:start]), _SHEET_DATA_END + b"</" + root[1] + b">"
+        del body[:start]
+
+    def _cut(self) -> Iterator[Window]:
+        body, size, head = self._body, self._size, self._head
+        assert head is not None
+        end = body.find(_SHEET_DATA_END, self._searched)
         stop = end if end >= 0 else len(body)
         # Cut after the first row that ends past ``size`` bytes: a row longer than a window makes a window of its own.
         while (cut := body.find(_ROW_END, max(0, size - len(_ROW_END)), stop)) >= 0:
             cut += len(_ROW_END)
             if (row := _first_cell(body, cut)) is not None:  # a window without a cell adds nothing
                 with memoryview(body) as whole, whole[:cut] as rows:
-                    yield Window(head, rows, tail, row)
+                    yield Window(head, rows, self._tail, row)
             del body[:cut]
             stop -= cut
         if end >= 0:
             if (row := _first_cell(body, stop)) is not None:
                 with memoryview(body) as whole, whole[:stop] as rows:
-                    yield Window(head, rows, tail, row)
+                    yield Window(head, rows, self._tail, row)
+            self.closed = True
+            body.clear()
             return
-        searched = max(0, len(body) - len(_SHEET_DATA_END) + 1)
-        more = next(feed, None)
-        if more is None:
-            raise Irregular("the sheet data is not closed")
-        body += more
+        self._searched = max(0, len(body) - len(_SHEET_DATA_END) + 1)
 
 
 def _first_cell(body: bytearray, stop: int) -> int | None:

@@ -11,7 +11,10 @@ import contextlib
 import datetime as dt
 import errno
 import io
+import os
 import tempfile
+import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +29,8 @@ from hypothesis import strategies as st
 from openpyxl.styles import Font
 
 from benchmarks.generate import write_workbook
-from coc_intake import outputs, sheet_windows
+from coc_intake import outputs, sheet_windows, window_reading
+from coc_intake import read as read_module
 from coc_intake.engine import check_file
 from coc_intake.errors import FileRejected
 from coc_intake.limits import DEFAULT_LIMITS, Limits
@@ -323,6 +327,157 @@ def test_a_damaged_row_in_a_window_is_rejected_as_the_whole_reading_rejects_it(t
     path = handmade(tmp_path / "book.xlsx", REGULAR + '<row r="9"><c r="A9"><v>1</c></row>')
     expected = rejection(lambda: whole(path))
     assert rejection(lambda: windowed.read(path, 1)) == expected
+
+
+class Reading:
+    """Counts the windows being read at once (each reading held a moment, so that they meet) and the windows'
+    workbooks open at once."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_at: int | None = None) -> None:
+        self.lock = threading.Lock()
+        self.now = self.most = self.books = self.most_books = self.calls = 0
+        piece, book = window_reading.window_piece, sheet_windows.window_book
+
+        def counted_piece(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                self.calls += 1
+                self.now += 1
+                self.most = max(self.most, self.now)
+                failing = self.calls == fail_at
+            try:
+                time.sleep(0.02)
+                if failing:
+                    raise sheet_windows.Irregular("the reader failed on a window (test)")
+                return piece(*args, **kwargs)
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+        @contextlib.contextmanager
+        def counted_book(*args: Any) -> Iterator[str | bytes]:
+            with book(*args) as made:
+                with self.lock:
+                    self.books += 1
+                    self.most_books = max(self.most_books, self.books)
+                try:
+                    yield made
+                finally:
+                    with self.lock:
+                        self.books -= 1
+
+        monkeypatch.setattr(window_reading, "window_piece", counted_piece)
+        monkeypatch.setattr(sheet_windows, "window_book", counted_book)
+
+
+def test_two_windows_are_read_at_once_and_never_more(tmp_path: Path, windowed: Windowed,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=True)
+    expected = whole(path)
+    monkeypatch.setattr(sheet_windows.os, "cpu_count", lambda: 8)
+    reading = Reading(monkeypatch)
+    assert_same_grids(expected, windowed.read(path, 90))
+    assert windowed.sheets == len(expected) and reading.calls > 4
+    assert reading.most == 2  # the memory a window's reading takes is held twice at most
+    assert reading.most_books == 2 and reading.books == 0
+
+
+def test_a_single_core_reads_one_window_at_a_time(tmp_path: Path, windowed: Windowed,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=True)
+    expected = whole(path)
+    monkeypatch.setattr(sheet_windows.os, "cpu_count", lambda: 1)
+    reading = Reading(monkeypatch)
+    assert_same_grids(expected, windowed.read(path, 90))
+    assert reading.calls > 4 and reading.most == reading.most_books == 1
+
+
+def test_a_window_the_reader_fails_on_reads_the_sheet_whole_and_leaves_no_file_open(
+        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=True)
+    expected = whole(path)
+    reading = Reading(monkeypatch, fail_at=3)
+    assert_same_grids(expected, windowed.read(path, 90))
+    assert reading.calls >= 3 and windowed.sheets == len(expected) - 1  # the failed sheet was read whole
+    assert reading.books == 0  # no window's workbook is left open
+
+
+class Handed:
+    """Records the rows of every window handed to the reader, read from the window's own workbook."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sheets: list[bytes] = []
+        piece = window_reading.window_piece
+
+        def recorded(book: str | bytes, *args: Any, **kwargs: Any) -> Any:
+            with zipfile.ZipFile(book if isinstance(book, str) else io.BytesIO(book)) as opened:
+                self.sheets.append(opened.read("xl/worksheets/sheet1.xml"))
+            return piece(book, *args, **kwargs)
+
+        monkeypatch.setattr(window_reading, "window_piece", recorded)
+
+
+@pytest.fixture
+def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prescan inflates 16 KiB at a time, so that a sheet of a few hundred KiB is many chunks."""
+    monkeypatch.setattr(read_module, "_INFLATED_STEP", 16 * 1024)
+
+
+def test_windows_are_read_while_the_prescan_scans_the_sheet(tmp_path: Path, windowed: Windowed, small_steps: None,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 40_000))
+    expected = whole(path)
+    handed = Handed(monkeypatch)
+    with windowed.using(256 * 1024):
+        sources = open_source(path, path.name)
+        during_scan = len(handed.sheets)
+        got = [s.load(None) for s in sources]
+    assert during_scan > 4  # read before open_source returned: while the prescan went on
+    assert windowed.sheets == 1 and len(handed.sheets) == windowed.windows
+    assert_same_grids(expected, got)
+
+
+@pytest.mark.parametrize(("case", "stray", "code"), [
+    ("a row beyond the bounds", '<c r="A2000000" t="inlineStr"><is><t>far</t></is></c>', "file-too-large"),
+    ("a malformed reference", '<c r="A0" t="inlineStr"><is><t>far</t></is></c>', "unreadable-file"),
+])
+def test_a_cell_the_prescan_rejects_late_in_the_sheet_never_reaches_the_reader(
+        tmp_path: Path, windowed: Windowed, small_steps: None, monkeypatch: pytest.MonkeyPatch, case: str,
+        stray: str, code: str) -> None:
+    # Windows of a few rows: one is cut as soon as the chunk that holds the stray row is handed over.
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 3_000) + f'<row r="3001">{stray}</row>'
+                    + many_rows(3_002, 500))
+    expected = rejection(lambda: whole(path))
+    assert expected.startswith(code)
+    handed = Handed(monkeypatch)
+    assert rejection(lambda: windowed.read(path, 2_000)) == expected, case
+    assert len(handed.sheets) > 4  # windows before the stray row were read while the scan went on
+    assert not any(b'r="3001"' in sheet for sheet in handed.sheets)  # none held the row the scan had not cleared
+
+
+def test_a_comment_late_in_the_sheet_stops_the_windows_and_reads_it_whole(
+        tmp_path: Path, windowed: Windowed, small_steps: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = handmade(tmp_path / "book.xlsx", many_rows(1, 40_000) + "<!-- a comment -->" + many_rows(40_001, 2_000))
+    expected = whole(path)
+    handed = Handed(monkeypatch)
+    got = windowed.read(path, 256 * 1024)
+    assert windowed.sheets == 0 and len(handed.sheets) > 4  # windows were read, then given up
+    assert not any(b"<!--" in sheet for sheet in handed.sheets)
+    assert_same_grids(expected, got)
+
+
+def test_the_plan_cuts_about_eight_windows_within_the_bounds_two_at_once() -> None:
+    mib = 1024 * 1024
+    small, large = sheet_windows.SMALLEST_WINDOW_BYTES, sheet_windows.WINDOW_BYTES
+    assert sheet_windows.plan(132 * mib, 0).window_bytes == 132 * mib // 8
+    assert sheet_windows.plan(40 * mib, 0).window_bytes == small
+    assert sheet_windows.plan(1_350 * mib, 0).window_bytes == large
+    assert sheet_windows.plan(132 * mib, 3 * mib).at_once == min(2, os.cpu_count() or 1)
+
+
+def test_a_large_table_of_shared_strings_makes_fewer_larger_windows_read_one_at_a_time() -> None:
+    mib = 1024 * 1024
+    many = sheet_windows.plan(1_350 * mib, sheet_windows.SHARED_STRINGS_FOR_TWO + 1)
+    assert many == sheet_windows.Plan(2 * sheet_windows.WINDOW_BYTES, 1)
 
 
 @pytest.mark.parametrize("limits", [Limits(max_rows=20), Limits(max_columns=5)], ids=["rows", "columns"])
