@@ -369,26 +369,18 @@ class Reading:
         monkeypatch.setattr(sheet_windows, "window_book", counted_book)
 
 
-def test_two_windows_are_read_at_once_and_never_more(tmp_path: Path, windowed: Windowed,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("cores", "at_once"), [(8, 2), (2, 2), (1, 1)])
+def test_two_windows_are_read_at_once_on_two_cores_one_on_one_and_never_more(
+        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch, cores: int, at_once: int) -> None:
     path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=True)
     expected = whole(path)
-    monkeypatch.setattr(sheet_windows.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(sheet_windows.os, "cpu_count", lambda: cores)
     reading = Reading(monkeypatch)
     assert_same_grids(expected, windowed.read(path, 90))
     assert windowed.sheets == len(expected) and reading.calls > 4
-    assert reading.most == 2  # the memory a window's reading takes is held twice at most
-    assert reading.most_books == 2 and reading.books == 0
-
-
-def test_a_single_core_reads_one_window_at_a_time(tmp_path: Path, windowed: Windowed,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    path = xlsxwriter_book(tmp_path / "book.xlsx", constant_memory=True)
-    expected = whole(path)
-    monkeypatch.setattr(sheet_windows.os, "cpu_count", lambda: 1)
-    reading = Reading(monkeypatch)
-    assert_same_grids(expected, windowed.read(path, 90))
-    assert reading.calls > 4 and reading.most == reading.most_books == 1
+    # The memory a window's reading takes, and its file, are held ``at_once`` times at most.
+    assert reading.most == reading.most_books == at_once
+    assert reading.books == 0
 
 
 def test_a_window_the_reader_fails_on_reads_the_sheet_whole_and_leaves_no_file_open(
