@@ -421,6 +421,8 @@ class _Package:
     """Large sheet parts that may be read in windows (``sheet_windows``): the fast scan read them, so every cell
     has its reference, no cell names a row above the cell before it, and no comment, CDATA or processing
     instruction could hide a row's end or fake one."""
+    strings_bytes: int = 0
+    """The largest shared strings part's size, which each window's reader parses again."""
     reading: dict[str, WindowReading] = field(default_factory=dict)
     """A windowable sheet part whose windows were read while the prescan cleared them (the largest one)."""
 
@@ -437,6 +439,7 @@ def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Packag
     for name in sorted(package.strings_parts):
         found = _shared_strings(raw, infos[name], budget)
         lengths = found if len(found) > len(lengths) else lengths  # two tables: the reader may use either
+    package.strings_bytes = max((infos[n].file_size for n in package.strings_parts), default=0)
     # The sheets last, the one read while it is scanned at the very end: its windows' workbooks hold every other
     # part, which the reader must not see before it is checked.
     ahead = _read_while_scanned(package, infos, lengths, budget)
@@ -446,7 +449,7 @@ def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Packag
         if name in package.sheet_parts:
             sheet = next((s for s, p in package.sheets.items() if p == name), None)
             where = f"sheet '{sheet}'" if sheet is not None else f"part {name}"
-            reading = WindowReading(archive, name, sheet, _strings_bytes(package, infos)) \
+            reading = WindowReading(archive, name, sheet, package.strings_bytes) \
                 if name == ahead and sheet is not None else None
             if _scan_sheet(raw, info, budget, bounds, lengths, where, reading):
                 package.windowable.add(name)
@@ -631,11 +634,6 @@ def _read_while_scanned(package: _Package, infos: dict[str, zipfile.ZipInfo], le
     part = max(large, key=lambda n: (infos[n].file_size, n))
     cells = infos[part].file_size // _SMALLEST_VALUE_CELL
     return part if cells * max(lengths, default=0) <= budget.limit else None
-
-
-def _strings_bytes(package: _Package, infos: dict[str, zipfile.ZipInfo]) -> int:
-    """The shared strings' size, which each window's reader parses again."""
-    return max((infos[n].file_size for n in package.strings_parts), default=0)
 
 
 def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
@@ -1029,7 +1027,6 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
     archive, package = _check_zip(workbook, size, limits)
     parts = package.sheets
     edition = _edition(archive)
-    strings_bytes = _strings_bytes(package, {i.filename: i for i in archive.infolist()})
     try:
         reader = fastexcel.read_excel(str(workbook) if isinstance(workbook, Path) else workbook)
     except BaseException as exc:  # fastexcel raises its own error classes for damaged workbooks
@@ -1042,7 +1039,8 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
             part = parts.get(name, "")
             if n_rows is None and part in package.windowable:
                 try:
-                    cells = _windowed(archive, part, name, limits, strings_bytes, package.reading.pop(part, None))
+                    cells = _windowed(archive, part, name, limits, package.strings_bytes,
+                                      package.reading.pop(part, None))
                 except sheet_windows.Irregular:
                     pass  # read whole, as any other sheet (and rejected as the whole sheet's reading rejects it)
                 else:

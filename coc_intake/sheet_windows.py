@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -92,21 +92,11 @@ def chunks_of(stream: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def windows(chunks: Iterable[bytes], size: int) -> Iterator[Window]:
-    """The sheet's rows in windows of about ``size`` bytes, each cut after a </row>; windows without a cell are left
-    out. Only for a sheet without comments, CDATA or processing instructions, which could hide a tag or show one
-    that is not (the prescan knows)."""
-    cutter = Cutter(size)
-    for chunk in chunks:
-        yield from cutter.feed(chunk)
-        if cutter.closed:
-            return
-    yield from cutter.end()
-
-
 class Cutter:
-    """``windows`` a chunk at a time, for a caller that is handed the chunks (the prescan, as it clears them):
-    each window it yields is valid until the next chunk is fed."""
+    """Cuts a sheet's rows into windows of about ``size`` bytes, each after a </row>, as its XML is fed a chunk at a
+    time (by the prescan as it clears the chunks, or from the zip); windows without a cell are left out, and each
+    window yielded is valid until the next chunk is fed. Only for a sheet without comments, CDATA or processing
+    instructions, which could hide a tag or show one that is not (the prescan knows)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
