@@ -45,6 +45,17 @@ def given(field: str) -> str:
     return f"given__{field}"
 
 
+#: The derived column of each row's agreement as a number, its place in ``_agreement_codes()`` (-1 for none): the
+#: rules of ``agreements_schema`` find their rows by it. Comparing a million texts to each of 30 codes in each
+#: check cost more than the checks themselves.
+AGREEMENT_NO = "_agreement_no"
+
+
+@cache
+def _agreement_codes() -> tuple[str, ...]:
+    return tuple(sorted(agreements.all_agreements()))
+
+
 def prepare(values: Frame, given_mask: Frame) -> Frame:
     """The frame the schemas validate: typed values, ``given__`` flags and derived columns."""
     frame = values.copy()
@@ -58,6 +69,7 @@ def prepare(values: Frame, given_mask: Frame) -> Frame:
     frame["_it_citizen"] = cit.str.contains(r"(?:^|;)IT(?:;|$)", regex=True).astype(bool)
     frame["_us_resident"] = values["residence_country"].isin(agreements.US_TERRITORIES).astype(bool)
     frame["_cit_known"] = values["citizenship"].notna() & values["residence_country"].notna()
+    frame[AGREEMENT_NO] = pd.Categorical(values["agreement"], categories=_agreement_codes()).codes
     _residence(frame)
     _detachment(frame)
     return frame
@@ -70,7 +82,8 @@ def _residence(frame: Frame) -> None:
     table = agreements.all_agreements()
     owner = {t: table[code].country for t, code in agreements.territory_owner().items()}
     residence = frame["residence_country"]
-    lives_in = residence.map(lambda c: owner.get(c, c) if isinstance(c, str) else None)
+    # Each distinct country looked up once, not each row.
+    lives_in = residence.map({c: owner.get(c, c) for c in residence.dropna().unique()})
     host = frame["agreement"].map({code: a.country for code, a in table.items()})
     known = residence.notna() & host.notna()
     frame["_res_host"] = (known & lives_in.eq(host)).fillna(False).astype(bool)
@@ -335,15 +348,18 @@ def agreements_schema(as_of: dt.date) -> pa.DataFrameSchema:
 def _across(rules: dict[str, Rule]) -> Callable[[Frame], pd.Series]:
     # Each rule runs on the whole frame and counts on its own agreement's rows only: the rules are row by row, and
     # taking each agreement's rows out of a frame this wide would cost more than the rule.
+    number = {code: n for n, code in enumerate(_agreement_codes())}
+
     def check(df: Frame) -> pd.Series:
         ok = np.ones(len(df), dtype=bool)
-        codes = df["agreement"].to_numpy()
+        numbers = df[AGREEMENT_NO].to_numpy()
+        rows_of = np.bincount(numbers.astype(np.intp) + 1, minlength=len(number) + 1)[1:]
         # Agreements whose rule is the same code over the same captured values (the detachment limit, which
         # reads the derived columns) give the same answer: it is computed once.
         done: dict[tuple[object, ...], np.ndarray] = {}
         for code, rule in rules.items():
-            mine = codes == code
-            if mine.any():
+            if rows_of[number[code]]:
+                mine = numbers == number[code]
                 key = (rule.check.__code__, *(id(c.cell_contents) for c in rule.check.__closure__ or ()))
                 if key not in done:
                     done[key] = rule.check(df).to_numpy()
