@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def _residence(frame: Frame) -> None:
     residence = frame["residence_country"]
     # Each distinct country looked up once, not each row.
     lives_in = residence.map({c: owner.get(c, c) for c in residence.dropna().unique()})
-    host = frame["agreement"].map({code: a.country for code, a in table.items()})
+    host = _per_agreement(frame, [table[code].country for code in _agreement_codes()], None, object)
     known = residence.notna() & host.notna()
     frame["_res_host"] = (known & lives_in.eq(host)).fillna(False).astype(bool)
     frame["_res_third"] = (known & ~frame["_res_host"] & ~frame["_us_resident"]).fillna(False).astype(bool)
@@ -95,11 +96,10 @@ def _detachment(frame: Frame) -> None:
     the later of the start and the entry into force) and the last day it allows (``_deadline``), computed for all
     rows at once: the agreements' schemas then compare columns, which stays cheap for a file of 50 rows spread over
     25 agreements."""
-    table = agreements.all_agreements()
-    code = frame["agreement"]
-    since = code.map({c: pd.Timestamp(a.in_force_since) for c, a in table.items()}).astype("datetime64[s]")
-    employee = code.map({c: a.max_months for c, a in table.items()}).astype("Float64")
-    self_employed = code.map({c: a.self_employed_max_months for c, a in table.items()}).astype("Float64")
+    table = [agreements.all_agreements()[code] for code in _agreement_codes()]
+    since = _per_agreement(frame, [a.in_force_since for a in table], None, "datetime64[s]")
+    employee = _per_agreement(frame, [a.max_months for a in table], None, float).astype("Float64")
+    self_employed = _per_agreement(frame, [a.self_employed_max_months for a in table], None, float).astype("Float64")
     months = employee.where(~frame["_se"], self_employed).where(frame["_emp"] | frame["_se"])
     start = frame["assignment_start"]
     clock = start.where(start >= since, since)
@@ -108,6 +108,13 @@ def _detachment(frame: Frame) -> None:
         hit = months.eq(m).fillna(False).astype(bool)
         deadline[hit] = _last_day(clock[hit], int(m)).astype("datetime64[s]")
     frame["_limit"], frame["_clock"], frame["_deadline"] = months, clock, deadline
+
+
+def _per_agreement(frame: Frame, values: list[Any], missing: Any, dtype: Any) -> pd.Series:
+    """Each row's value of its agreement (``values`` in the order of ``_agreement_codes()``), ``missing`` for a row
+    without one: taken by the rows' agreement numbers, as mapping the codes' texts costs ~15 ms per 100k rows."""
+    by_number = np.array([*values, missing], dtype=dtype)
+    return pd.Series(by_number[frame[AGREEMENT_NO].to_numpy()], index=frame.index)
 
 
 def _last_day(clock: pd.Series, months: int) -> pd.Series:
