@@ -130,7 +130,8 @@ def main() -> None:
                                   "stages": run["stage_cpu"]}})
             t = table[-1]
             print(f"  measured {rows:,} rows (best of {rounds}): parse {t['parse']:.2f} s, floor {t['floor']:.2f} s, "
-                  f"pipeline {t['pipeline']:.2f} s, ratio {t['ratio']:.2f}, peak RSS {t['rss_mb']:,.0f} MB", flush=True)
+                  f"pipeline {t['pipeline']:.2f} s, ratio {t['ratio']:.2f}, peak RSS {t['rss_mb']:,.0f} MiB",
+                  flush=True)
         if table:
             _print_main(table)
             _print_cpu(table)
@@ -154,7 +155,7 @@ def _print_main(table: list[dict[str, Any]]) -> None:
     print(head + "".join(f" {s[:10]:>10}" for s in STAGES))
     for t in table:
         line = (f"{t['rows']:>9,} {t['parse']:>7.2f} {t['floor']:>7.2f} {t['pipeline']:>9.2f} {t['ratio']:>6.2f} "
-                f"{t['rows/s']:>8,.0f} {t['rss_mb']:>6,.0f} MB")
+                f"{t['rows/s']:>8,.0f} {t['rss_mb']:>5,.0f} MiB")
         print(line + "".join(f" {t['stages'].get(s, 0.0):>10.2f}" for s in STAGES))
     print("ratio = pipeline / (fastexcel parse + parallel orjson write of as many request files); target ≤ 1.5")
     print("peak RSS is the intake process's; the helper process writing the request files holds a few frames of "
@@ -167,7 +168,7 @@ def _print_main(table: list[dict[str, Any]]) -> None:
                                           strict=True)):
             print(f"  {t['rows']:>9,} #{i + 1}: parse {p['wall']:7.2f}  pipeline {r['wall']:7.2f}  "
                   f"floor {f['wall']:7.2f}  ratio {r['wall'] / (p['wall'] + f['wall']):5.2f}  "
-                  f"peak RSS {r['rss_mb']:,.0f} MB, reached in '{r['peak_stage']}'")
+                  f"peak RSS {r['rss_mb']:,.0f} MiB, reached in '{r['peak_stage']}'")
 
 
 #: The stages that need all rows and each the one before: none of them can overlap another, nor the writing after.
