@@ -355,18 +355,19 @@ def agreements_schema(as_of: dt.date) -> pa.DataFrameSchema:
 def _across(rules: dict[str, Rule]) -> Callable[[Frame], pd.Series]:
     # Each rule runs on the whole frame and counts on its own agreement's rows only: the rules are row by row, and
     # taking each agreement's rows out of a frame this wide would cost more than the rule.
-    number = {code: n for n, code in enumerate(_agreement_codes())}
+    place = {code: n for n, code in enumerate(_agreement_codes())}
 
     def check(df: Frame) -> pd.Series:
         ok = np.ones(len(df), dtype=bool)
         numbers = df[AGREEMENT_NO].to_numpy()
-        rows_of = np.bincount(numbers.astype(np.intp) + 1, minlength=len(number) + 1)[1:]
+        # How many rows each agreement has (the first count, of the rows without one, dropped).
+        rows_of = np.bincount(numbers.astype(np.intp) + 1, minlength=len(place) + 1)[1:]
         # Agreements whose rule is the same code over the same captured values (the detachment limit, which
         # reads the derived columns) give the same answer: it is computed once.
         done: dict[tuple[object, ...], np.ndarray] = {}
         for code, rule in rules.items():
-            if rows_of[number[code]]:
-                mine = numbers == number[code]
+            if rows_of[place[code]]:
+                mine = numbers == place[code]
                 key = (rule.check.__code__, *(id(c.cell_contents) for c in rule.check.__closure__ or ()))
                 if key not in done:
                     done[key] = rule.check(df).to_numpy()
