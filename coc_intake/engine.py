@@ -24,7 +24,7 @@ from coc_intake.findings import Finding, Findings, frame_of, sort_key
 from coc_intake.history import KnownRequests
 from coc_intake.limits import DEFAULT_LIMITS, Limits
 from coc_intake.normalize import blank_mask, normalize
-from coc_intake.read import Grid, SheetSource, column_letter, iter_rows, open_source, source_size
+from coc_intake.read import Grid, SheetSource, column_letter, is_assignments, iter_rows, open_source, source_size
 from coc_intake.sidecar import Authorization
 from coc_intake.states import FileResult, RowStatus
 from coc_intake.timing import stage
@@ -123,7 +123,7 @@ def _locate(sources: list[SheetSource]) -> tuple[Grid, headers.HeaderMap] | Find
         if others and _is_summary(source):
             continue  # the annotated workbook's Summary: neither the data nor a sign that the file holds any
         empty = _no_filled_cell(grid)
-        if source.name is not None and source.name.strip().casefold() == "assignments":
+        if source.name is not None and is_assignments(source.name):
             # The Assignments sheet is the one to use, header or not.
             return Finding.of("empty-file", reason=f" (the sheet '{source.name}' is empty)") if empty \
                 else Finding.of("no-header-row")

@@ -626,14 +626,24 @@ class _StringLengths(xml.sax.handler.ContentHandler):
 
 def _read_while_scanned(package: _Package, infos: dict[str, zipfile.ZipInfo], lengths: array[int],
                         budget: _Budget) -> str | None:
-    """The largest sheet part that may be read in windows, whose windows are read as the scan clears them; none when
-    even every cell naming the longest shared string could exceed the bound (the scan must then count first)."""
+    """The sheet part whose windows are read as the scan clears them: of the large ones, the Assignments sheet's if
+    the workbook has that sheet, else the largest; none when even every cell naming the longest shared string could
+    exceed the bound (the scan must then count first)."""
     large = [n for n in package.sheet_parts if infos[n].file_size > sheet_windows.WINDOW_THRESHOLD]
+    # A workbook's Assignments sheet is loaded first, and the others only if it has no header.
+    first = next((p for s, p in package.sheets.items() if is_assignments(s)), None)
+    if first is not None:
+        large = [n for n in large if n == first]
     if not large:
         return None
     part = max(large, key=lambda n: (infos[n].file_size, n))
     cells = infos[part].file_size // _SMALLEST_VALUE_CELL
     return part if cells * max(lengths, default=0) <= budget.limit else None
+
+
+def is_assignments(sheet: str) -> bool:
+    """The Assignments sheet: loaded first, whatever its place in the workbook, and the one used, header or not."""
+    return sheet.strip().casefold() == "assignments"
 
 
 def _scan_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds: _Bounds, lengths: array[int],
@@ -658,10 +668,14 @@ def _scanned_sheet(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget, bounds
     name, before = info.filename, budget.used
     hiding, order = _Hiding(watch=info.file_size > sheet_windows.WINDOW_THRESHOLD), _RowOrder()
     chunks = hiding.of(_without_entities(name, _inflated(raw, info, budget)))
+
+    def regular() -> bool:  # nothing seen so far keeps the sheet from being read in windows
+        return hiding.watch and not hiding.found and order.ordered
+
     if reading is not None:
-        chunks = reading.cleared(chunks, lambda: hiding.watch and not hiding.found and order.ordered)
+        chunks = reading.cleared(chunks, regular)
     size = _cells_in_bounds(chunks, bounds, where, order)
-    windowable = size is not None and hiding.watch and not hiding.found and order.ordered
+    windowable = size is not None and regular()
     if size is not None:
         cells = size // _SMALLEST_VALUE_CELL
         if cells * max(lengths, default=0) <= budget.limit:
@@ -1068,7 +1082,7 @@ def _xlsx_sources(workbook: bytes | Path, size: int, limits: Limits) -> list[She
         return SheetSource(name=name, load=load)
 
     names = list(reader.sheet_names)
-    names.sort(key=lambda n: n.strip().casefold() != "assignments")
+    names.sort(key=lambda n: not is_assignments(n))
     return [source(n) for n in names]
 
 

@@ -428,6 +428,33 @@ def test_windows_are_read_while_the_prescan_scans_the_sheet(tmp_path: Path, wind
     assert_same_grids(expected, got)
 
 
+def test_the_assignments_sheet_is_the_one_read_while_the_prescan_scans_not_a_larger_other(
+        tmp_path: Path, windowed: Windowed, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "book.xlsx"
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    for title, rows in (("Archive", 3_000), ("Assignments", 1_000)):  # the larger sheet first
+        ws = wb.add_worksheet(title)
+        for r in range(rows):
+            ws.write_row(r, 0, [f"{title} {r}", f"row {r}", "x" * 20])
+    wb.close()
+    expected = whole(path)
+    ahead: list[str] = []
+    reading = read_module.WindowReading
+
+    def recorded(archive: zipfile.ZipFile, part: str, name: str, strings_bytes: int) -> Any:
+        ahead.append(name)
+        return reading(archive, part, name, strings_bytes)
+
+    monkeypatch.setattr(read_module, "WindowReading", recorded)
+    with windowed.using(4 * 1024):
+        sources = open_source(path, path.name)
+        during_scan = list(ahead)
+        got = [s.load(None) for s in sources]
+    assert during_scan == ["Assignments"]  # the larger sheet, loaded only if Assignments had no header, was not
+    assert ahead == ["Assignments", "Archive"]  # Archive read in windows after the scan, when it was loaded
+    assert_same_grids(expected, got)
+
+
 @pytest.mark.parametrize(("case", "stray", "code"), [
     ("a row beyond the bounds", '<c r="A2000000" t="inlineStr"><is><t>far</t></is></c>', "file-too-large"),
     ("a malformed reference", '<c r="A0" t="inlineStr"><is><t>far</t></is></c>', "unreadable-file"),
