@@ -424,7 +424,7 @@ class _Package:
     strings_bytes: int = 0
     """The largest shared strings part's size, which each window's reader parses again."""
     reading: dict[str, WindowReading] = field(default_factory=dict)
-    """A windowable sheet part whose windows were read while the prescan cleared them (the largest one)."""
+    """A windowable sheet part whose windows were read while the prescan cleared them (``_read_while_scanned``'s)."""
 
 
 def _prescan(archive: zipfile.ZipFile, raw: BinaryIO, limits: Limits) -> _Package:
