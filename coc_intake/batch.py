@@ -297,29 +297,33 @@ def _already(inbox: Store, outbox: Outbox, file: Submission) -> FileSummary:
     return FileSummary(file.name, file.batch_id, FileResult.ALREADY_PROCESSED, note=note)
 
 
+def _check(file: Submission, as_of: dt.date, settings: Settings, known: KnownRequests,
+           requests: RequestWriter) -> Outcome:
+    """The file's outcome, its requests being written: a large file's rows are checked in parts, and each part's
+    requests are written while the next is checked. Nothing here holds the outcome once it is returned."""
+    with FileCheck(file.source, file.name, as_of, settings.limits, known, authorization=file.authorization) as check:
+        for part in check.parts():
+            requests.add(part)
+        return check.outcome()
+
+
 def _write_batch(outbox: Outbox, file: Submission, as_of: dt.date, settings: Settings,
                  known: KnownRequests, decided: Outcome | None = None) -> FileSummary:
     """Check the file and write every document of its batch; the manifest is staged, not committed. With
     ``decided``, that outcome is written and the file is not read."""
     batch_id = file.batch_id
     with RequestWriter(outbox, batch_id, as_of) as requests:
-        if decided is not None:
-            outcome = decided
-        else:
-            with FileCheck(file.source, file.name, as_of, settings.limits, known,
-                           authorization=file.authorization) as check:
-                # A large file's rows are checked in parts: each part's requests are written while the next is
-                # checked.
-                for part in check.parts():
-                    requests.add(part)
-                outcome = check.outcome()
+        outcome = decided if decided is not None else _check(file, as_of, settings, known, requests)
         # The other outputs are built while the request files are written: their building is Python work, the
         # writing mostly the file system's. "write requests" is the wait left once they are done.
+        with stage("write workbooks"):
+            outbox.write_document(batch_id, "results.xlsx", build_results_workbook(outcome, as_of))
+        # results.xlsx is the one output that quotes the sheet's own cells: the rest of the batch is written without
+        # holding them (a million rows' cells are ~0.5 GB, and the largest file's memory peaks in what follows).
+        outcome = outcome.without_cells()
         with stage("write csv"):
             outbox.write_document(batch_id, "results.csv", outputs.results_csv(outcome))
             outbox.write_document(batch_id, "errors.csv", outputs.errors_csv(outcome))
-        with stage("write workbooks"):
-            outbox.write_document(batch_id, "results.xlsx", build_results_workbook(outcome, as_of))
         with stage("commit"):
             outbox.queue_messages(batch_id, mail.compose(outcome, batch_id, as_of, settings.mail_from))
             # The manifest is built now, from the IDs being written, while they are being written.

@@ -9,7 +9,7 @@ import datetime as dt
 import importlib
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import ClassVar, Literal, TypeAlias
@@ -51,6 +51,9 @@ class RejectedFile(_Read):
     def counts(self) -> dict[str, int]:
         return dict.fromkeys(["rows", *(s.key for s in RowStatus)], 0)
 
+    def without_cells(self) -> RejectedFile:
+        return self
+
 
 @dataclass(kw_only=True)
 class CheckedRows(_Read):
@@ -63,7 +66,8 @@ class CheckedRows(_Read):
     values: pd.DataFrame
     """The typed rows, indexed by sheet row."""
     raw: pd.DataFrame | None = None
-    """The sheet's own cells below the header, by column letter, indexed by sheet row (None in a part's outcome)."""
+    """The sheet's own cells below the header, by column letter, indexed by sheet row (None in a part's outcome, and
+    in ``without_cells``)."""
     letters: dict[str, str] = field(default_factory=dict)
     """Field key → column letter."""
     headers: list[str] = field(default_factory=list)
@@ -76,6 +80,10 @@ class CheckedRows(_Read):
     def counts(self) -> dict[str, int]:
         by = self.rows["status"].value_counts()
         return {"rows": len(self.rows), **{s.key: int(by.get(s, 0)) for s in RowStatus}}
+
+    def without_cells(self) -> CheckedRows:
+        """The same outcome without the sheet's own cells (``raw``), for outputs that do not quote them."""
+        return replace(self, raw=None)
 
 
 #: What intake decided about one file.
